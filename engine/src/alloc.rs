@@ -1,0 +1,259 @@
+//! The block table: which blocks are in use (the free bitmap), what each
+//! holds, how many of its bytes are live, and the pending-free list.
+//!
+//! Pending-free rule (DESIGN invariant 5): a block freed while checkpoint N is
+//! current may still be named by checkpoint N or by the replayable tail after
+//! it, so it becomes allocatable only once checkpoint N+1 — captured after
+//! the free — is durable. `on_capture` and `on_checkpoint_durable` move it
+//! along that path.
+
+use crate::format::FIRST_DATA_BLOCK;
+use crate::format::snapshot::bit;
+
+/// What a block currently holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockUse {
+    Free,
+    /// Superblock and checkpoint slots.
+    Meta,
+    /// Records; `generation` is its write generation (its age for the compactor).
+    Log {
+        generation: u64,
+    },
+    /// Part of a checkpoint's snapshot chain.
+    Snapshot,
+}
+
+/// Who is asking for a block. The reserve has two parts: room for the next
+/// checkpoint's snapshot, which only checkpoints may use, and a margin on
+/// top that deletes may use, so a full store can still shrink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    User,
+    Delete,
+    Checkpoint,
+}
+
+/// The block table.
+#[derive(Debug)]
+pub struct BlockTable {
+    uses: Vec<BlockUse>,
+    live_bytes: Vec<u32>,
+    free_count: u64,
+    cursor: u32,
+    /// Blocks kept back for the next checkpoint's snapshot.
+    snapshot_reserve_blocks: u64,
+    /// Blocks kept back from puts, on top of the snapshot reserve.
+    margin_blocks: u64,
+    pending: Vec<u32>,
+    releasing: Vec<u32>,
+}
+
+impl BlockTable {
+    /// A table where only the metadata blocks are in use.
+    pub fn new(block_count: u32) -> Self {
+        let mut uses = vec![BlockUse::Free; block_count as usize];
+        for use_ in uses.iter_mut().take(FIRST_DATA_BLOCK as usize) {
+            *use_ = BlockUse::Meta;
+        }
+        BlockTable {
+            free_count: u64::from(block_count - FIRST_DATA_BLOCK),
+            uses,
+            live_bytes: vec![0; block_count as usize],
+            cursor: FIRST_DATA_BLOCK,
+            snapshot_reserve_blocks: 0,
+            margin_blocks: 0,
+            pending: Vec::new(),
+            releasing: Vec::new(),
+        }
+    }
+
+    pub fn block_count(&self) -> u32 {
+        self.uses.len() as u32
+    }
+
+    pub fn free_count(&self) -> u64 {
+        self.free_count
+    }
+
+    pub fn pending_count(&self) -> u64 {
+        (self.pending.len() + self.releasing.len()) as u64
+    }
+
+    /// Blocks user writes may not take.
+    pub fn reserve_blocks(&self) -> u64 {
+        self.snapshot_reserve_blocks + self.margin_blocks
+    }
+
+    pub fn set_reserve_blocks(&mut self, snapshot_blocks: u64, margin_blocks: u64) {
+        self.snapshot_reserve_blocks = snapshot_blocks;
+        self.margin_blocks = margin_blocks;
+    }
+
+    pub fn use_of(&self, block: u32) -> BlockUse {
+        self.uses[block as usize]
+    }
+
+    pub fn live_total(&self) -> u64 {
+        self.live_bytes.iter().map(|&b| u64::from(b)).sum()
+    }
+
+    /// Takes the next free block after the cursor (next-fit, so a fresh file
+    /// is written front to back).
+    pub fn allocate(&mut self, purpose: Purpose, use_: BlockUse) -> Option<u32> {
+        let floor = match purpose {
+            Purpose::User => self.snapshot_reserve_blocks + self.margin_blocks,
+            Purpose::Delete => self.snapshot_reserve_blocks,
+            Purpose::Checkpoint => 0,
+        };
+        if self.free_count <= floor {
+            return None;
+        }
+        let count = self.block_count();
+        let mut block = self.cursor;
+        for _ in 0..count {
+            if block >= count {
+                block = FIRST_DATA_BLOCK;
+            }
+            if self.uses[block as usize] == BlockUse::Free {
+                self.set_use(block, use_);
+                self.cursor = block + 1;
+                return Some(block);
+            }
+            block += 1;
+        }
+        None
+    }
+
+    /// Marks a block in use (recovery, snapshot loading).
+    pub fn set_use(&mut self, block: u32, use_: BlockUse) {
+        let was_free = self.uses[block as usize] == BlockUse::Free;
+        let now_free = use_ == BlockUse::Free;
+        match (was_free, now_free) {
+            (true, false) => self.free_count -= 1,
+            (false, true) => self.free_count += 1,
+            _ => {}
+        }
+        if now_free {
+            self.live_bytes[block as usize] = 0;
+        }
+        self.uses[block as usize] = use_;
+    }
+
+    /// Frees a block that nothing durable can name (an old snapshot chain
+    /// once a newer checkpoint is durable, a discarded tail block).
+    pub fn free_now(&mut self, block: u32) {
+        self.set_use(block, BlockUse::Free);
+    }
+
+    /// Frees a block that the current checkpoint or the tail may still name.
+    /// Callers: the compactor (issue 5); the rule is tested below.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub fn free_after_checkpoint(&mut self, block: u32) {
+        self.pending.push(block);
+    }
+
+    /// A checkpoint is being captured: blocks freed before this moment are
+    /// not named by it, so they can go once it is durable.
+    pub fn on_capture(&mut self) {
+        let pending = std::mem::take(&mut self.pending);
+        self.releasing.extend(pending);
+    }
+
+    /// The checkpoint captured by the last `on_capture` is durable.
+    pub fn on_checkpoint_durable(&mut self) {
+        for block in std::mem::take(&mut self.releasing) {
+            self.set_use(block, BlockUse::Free);
+        }
+    }
+
+    /// A failed checkpoint: its releasable blocks wait for the next one.
+    pub fn on_checkpoint_failed(&mut self) {
+        let releasing = std::mem::take(&mut self.releasing);
+        self.pending.extend(releasing);
+    }
+
+    pub fn add_live(&mut self, block: u32, bytes: u32) {
+        let live = &mut self.live_bytes[block as usize];
+        *live = live.saturating_add(bytes);
+    }
+
+    pub fn sub_live(&mut self, block: u32, bytes: u32) {
+        let live = &mut self.live_bytes[block as usize];
+        *live = live.saturating_sub(bytes);
+    }
+
+    /// In-use bitmap as stored in a snapshot: blocks pending free count as in
+    /// use (the checkpoint being written may still name them).
+    pub fn bitmap(&self) -> Vec<u8> {
+        let mut bitmap = vec![0u8; self.uses.len().div_ceil(8)];
+        for (block, use_) in self.uses.iter().enumerate() {
+            if *use_ != BlockUse::Free {
+                bitmap[block / 8] |= 1 << (block % 8);
+            }
+        }
+        bitmap
+    }
+
+    /// Rebuilds the table from a snapshot's bitmap and live bytes. Blocks the
+    /// bitmap marks in use become LOG blocks with generation 0 until the
+    /// header scan tells their kind and generation.
+    pub fn from_snapshot(bitmap: &[u8], live_bytes: Vec<u32>) -> Self {
+        let block_count = live_bytes.len() as u32;
+        let mut table = BlockTable::new(block_count);
+        for block in FIRST_DATA_BLOCK..block_count {
+            if bit(bitmap, block as usize) {
+                table.set_use(block, BlockUse::Log { generation: 0 });
+            }
+        }
+        table.live_bytes = live_bytes;
+        table
+    }
+
+    /// Live bytes per block, for snapshots.
+    pub fn live_table(&self) -> &[u32] {
+        &self.live_bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn freed_block_is_not_reused_before_the_next_durable_checkpoint() {
+        let mut table = BlockTable::new(8);
+        let mut got = Vec::new();
+        while let Some(b) = table.allocate(Purpose::User, BlockUse::Log { generation: 1 }) {
+            got.push(b);
+        }
+        assert_eq!(got, vec![3, 4, 5, 6, 7]);
+        table.free_after_checkpoint(4);
+        assert_eq!(table.allocate(Purpose::User, BlockUse::Log { generation: 2 }), None, "pending, not free");
+        table.on_capture();
+        table.free_after_checkpoint(5); // freed after the capture: waits one more checkpoint
+        assert_eq!(table.allocate(Purpose::User, BlockUse::Log { generation: 2 }), None);
+        table.on_checkpoint_durable();
+        assert_eq!(table.allocate(Purpose::User, BlockUse::Log { generation: 2 }), Some(4));
+        assert_eq!(table.allocate(Purpose::User, BlockUse::Log { generation: 2 }), None);
+        table.on_capture();
+        table.on_checkpoint_durable();
+        assert_eq!(table.allocate(Purpose::User, BlockUse::Log { generation: 2 }), Some(5));
+    }
+
+    #[test]
+    fn user_writes_leave_the_reserve_alone() {
+        let mut table = BlockTable::new(8);
+        table.set_reserve_blocks(1, 1);
+        assert!(table.allocate(Purpose::User, BlockUse::Log { generation: 1 }).is_some());
+        assert!(table.allocate(Purpose::User, BlockUse::Log { generation: 1 }).is_some());
+        assert!(table.allocate(Purpose::User, BlockUse::Log { generation: 1 }).is_some());
+        assert_eq!(table.allocate(Purpose::User, BlockUse::Log { generation: 1 }), None);
+        assert!(
+            table.allocate(Purpose::Delete, BlockUse::Log { generation: 1 }).is_some(),
+            "deletes may use the margin"
+        );
+        assert_eq!(table.allocate(Purpose::Delete, BlockUse::Log { generation: 1 }), None, "but not the snapshot room");
+        assert!(table.allocate(Purpose::Checkpoint, BlockUse::Snapshot).is_some());
+    }
+}

@@ -1,0 +1,200 @@
+//! Writing a checkpoint: capture, snapshot chain, sync, slot header, sync.
+//!
+//! Ordering (DESIGN invariant 4):
+//! 1. Under the log lock, capture covered_lsn, replay_gen, the block table
+//!    and the index: nothing is half-appended, so they agree.
+//! 2. Write the snapshot chain into free blocks.
+//! 3. fdatasync: covers the chain and every record with lsn <= covered_lsn.
+//! 4. Write the slot header (both copies) into the slot that is *not* current.
+//! 5. fdatasync: now, and only now, the checkpoint is current; blocks that
+//!    were pending free before the capture, and the previous snapshot chain,
+//!    become allocatable.
+
+use crate::alloc::{BlockUse, Purpose};
+use crate::error::{Error, Result};
+use crate::format::block::{BlockHeader, BlockKind};
+use crate::format::slot::SlotHeader;
+use crate::format::snapshot::{self, snapshot_bytes};
+use crate::format::{BLOCK_BYTES, BLOCK_HEADER_BYTES, COPY_OFFSETS, SLOT_BLOCKS, block_offset, masked_crc};
+use crate::store::Inner;
+use std::time::{Duration, Instant};
+
+/// Snapshot payload bytes one block carries.
+pub const SNAPSHOT_PAYLOAD_PER_BLOCK: usize = BLOCK_BYTES - BLOCK_HEADER_BYTES;
+
+/// The durable checkpoint as the running store knows it.
+#[derive(Debug)]
+pub struct CheckpointState {
+    /// Id of the current (durable) checkpoint; the next one is `id + 1`.
+    pub id: u64,
+    /// Slot (0 = A, 1 = B) holding the current checkpoint; the next goes to the other.
+    pub slot: usize,
+    /// The current checkpoint's snapshot blocks, freed when a newer one is durable.
+    pub chain: Vec<u32>,
+    /// Log bytes written when the current checkpoint was captured.
+    pub log_bytes_at: u64,
+    pub at: Instant,
+}
+
+/// What a checkpoint did, for logs and stats.
+#[derive(Debug, Clone)]
+pub struct CheckpointInfo {
+    pub id: u64,
+    pub covered_lsn: u64,
+    pub entries: u64,
+    pub snapshot_blocks: u64,
+    pub elapsed: Duration,
+}
+
+/// Snapshot blocks needed for `entries` keys in a file of `block_count`
+/// blocks of which `used` are in use.
+pub fn snapshot_blocks(block_count: u64, used: u64, entries: u64) -> u64 {
+    snapshot_bytes(block_count, used, entries).div_ceil(SNAPSHOT_PAYLOAD_PER_BLOCK as u64)
+}
+
+/// Writes a checkpoint; see the module docs for the order of steps.
+pub(crate) fn write_checkpoint(inner: &Inner) -> Result<CheckpointInfo> {
+    let mut state = inner.ckpt.lock();
+    if inner.read_only {
+        return Err(Error::ReadOnly);
+    }
+    inner.poison.check()?;
+    let started = Instant::now();
+    let block_count = u64::from(inner.block_count);
+    let (covered_lsn, replay_gen, mut bitmap, live, entries, log_bytes) = {
+        let log = inner.log.lock();
+        let mut table = inner.table.lock();
+        table.on_capture();
+        (
+            log.last_lsn(),
+            log.replay_gen(),
+            table.bitmap(),
+            table.live_table().to_vec(),
+            inner.index.entries(),
+            log.bytes_written,
+        )
+    };
+    let chain = match allocate_chain(inner, &mut bitmap, entries.len() as u64) {
+        Ok(chain) => chain,
+        Err(err) => {
+            inner.table.lock().on_checkpoint_failed();
+            return Err(err);
+        }
+    };
+    let payload = snapshot::encode(block_count, &bitmap, &live, &entries);
+    let header = SlotHeader {
+        checkpoint_id: state.id + 1,
+        covered_lsn,
+        replay_gen,
+        written_ms: inner.clock.now_ms(),
+        snapshot_bytes: payload.len() as u64,
+        snapshot_first_block: chain[0],
+        snapshot_block_count: chain.len() as u32,
+        snapshot_crc: masked_crc(&payload),
+    };
+    let slot = 1 - state.slot;
+    if let Err(err) = write_durably(inner, &header, &chain, &payload, slot) {
+        let mut table = inner.table.lock();
+        table.on_checkpoint_failed();
+        for &block in &chain {
+            table.free_now(block);
+        }
+        return Err(err);
+    }
+    {
+        let mut table = inner.table.lock();
+        table.on_checkpoint_durable();
+        for &block in &state.chain {
+            table.free_now(block);
+        }
+    }
+    state.id = header.checkpoint_id;
+    state.slot = slot;
+    state.chain = chain;
+    state.log_bytes_at = log_bytes;
+    state.at = Instant::now();
+    let info = CheckpointInfo {
+        id: header.checkpoint_id,
+        covered_lsn,
+        entries: entries.len() as u64,
+        snapshot_blocks: u64::from(header.snapshot_block_count),
+        elapsed: started.elapsed(),
+    };
+    inner.counters.checkpoints.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    tracing::info!(
+        id = info.id,
+        covered_lsn,
+        keys = info.entries,
+        snapshot_blocks = info.snapshot_blocks,
+        ms = info.elapsed.as_secs_f64() * 1e3,
+        "checkpoint written"
+    );
+    Ok(info)
+}
+
+fn allocate_chain(inner: &Inner, bitmap: &mut [u8], entries: u64) -> Result<Vec<u32>> {
+    let block_count = u64::from(inner.block_count);
+    let used: u64 = bitmap.iter().map(|b| u64::from(b.count_ones())).sum();
+    // The chain's own blocks are in use too, which lengthens the payload by
+    // 4 bytes each: iterate to the fixed point (two rounds at most in practice).
+    let mut count = 0;
+    loop {
+        let needed = snapshot_blocks(block_count, used + count, entries);
+        if needed == count {
+            break;
+        }
+        count = needed;
+    }
+    let mut table = inner.table.lock();
+    if table.free_count() < count {
+        return Err(Error::NoSpace {
+            needed_blocks: count,
+            free_blocks: table.free_count(),
+            reserved_blocks: table.reserve_blocks(),
+            live_bytes: table.live_total(),
+            capacity_bytes: block_count * BLOCK_BYTES as u64,
+        });
+    }
+    let mut chain = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        let block = table.allocate(Purpose::Checkpoint, BlockUse::Snapshot).expect("free_count checked above");
+        bitmap[block as usize / 8] |= 1 << (block % 8);
+        chain.push(block);
+    }
+    Ok(chain)
+}
+
+fn write_durably(inner: &Inner, header: &SlotHeader, chain: &[u32], payload: &[u8], slot: usize) -> Result<()> {
+    let storage = &*inner.storage;
+    let poison_on = |err: std::io::Error| {
+        inner.poison.set(format!("checkpoint write failed: {err}"));
+        Error::io("checkpoint write", err)
+    };
+    let mut buf = vec![0u8; BLOCK_BYTES];
+    for (seq, (&block, chunk)) in chain.iter().zip(payload.chunks(SNAPSHOT_PAYLOAD_PER_BLOCK)).enumerate() {
+        buf.fill(0);
+        BlockHeader {
+            kind: BlockKind::Snapshot,
+            seq: seq as u32,
+            generation: header.checkpoint_id,
+            next_block: chain.get(seq + 1).copied().unwrap_or(0),
+            payload_bytes: chunk.len() as u32,
+        }
+        .encode_into(&mut buf);
+        buf[BLOCK_HEADER_BYTES..BLOCK_HEADER_BYTES + chunk.len()].copy_from_slice(chunk);
+        storage.write_at(block_offset(block), &buf).map_err(poison_on)?;
+    }
+    // Durability: the slot header must not name a snapshot block, or a record
+    // the snapshot points at, before they are durable. This sync starts after
+    // all of them were written.
+    inner.commit.sync_now(storage, &inner.poison)?;
+    buf.fill(0);
+    let encoded = header.encode();
+    for at in COPY_OFFSETS {
+        buf[at..at + encoded.len()].copy_from_slice(&encoded);
+    }
+    storage.write_at(block_offset(SLOT_BLOCKS[slot]), &buf).map_err(poison_on)?;
+    // Durability: the checkpoint is current only once its slot header is
+    // durable; until then recovery keeps using the other slot.
+    inner.commit.sync_now(storage, &inner.poison)
+}

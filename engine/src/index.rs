@@ -1,0 +1,162 @@
+//! The in-memory index: key hash -> location of the key's newest record.
+//!
+//! Memory is the budget here (target: under 40 bytes + key per key), so an
+//! entry is 16 bytes and holds no copy of the key: the key is read back from
+//! its record (through the page cache) and compared there. Lookups read the
+//! record anyway to return the value, so a GET pays nothing extra; a write
+//! pays one record read when an entry with the same 32-bit hash exists.
+//!
+//! Concurrency: `SHARD_COUNT` shards, each a `RwLock<HashTable>`. Readers
+//! share a shard; every mutation also holds the log lock (store.rs), so
+//! "find the current entry, then replace it" is atomic among writers.
+//!
+//! `key_hash` is part of the on-disk format (checkpoints store it): CRC32C of
+//! the key with a fixed seed, then the murmur3 finalizer to spread the bits.
+
+use crate::format::snapshot::IndexEntry;
+use hashbrown::HashTable;
+use parking_lot::RwLock;
+
+const SHARD_BITS: u32 = 6;
+/// Number of independently locked shards.
+pub const SHARD_COUNT: usize = 1 << SHARD_BITS;
+const KEY_HASH_SEED: u32 = 0x6b76_6462; // "bdvk"
+
+/// The index hash of a key (stable across versions: stored in checkpoints).
+pub fn key_hash(key: &[u8]) -> u32 {
+    let mut h = crc32c::crc32c_append(KEY_HASH_SEED, key);
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x85eb_ca6b);
+    h ^= h >> 13;
+    h = h.wrapping_mul(0xc2b2_ae35);
+    h ^ (h >> 16)
+}
+
+fn table_hash(hash: u32) -> u64 {
+    u64::from(hash).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+fn shard_of(hash: u32) -> usize {
+    (hash >> (32 - SHARD_BITS)) as usize
+}
+
+/// The sharded index.
+#[derive(Debug)]
+pub struct Index {
+    shards: Vec<RwLock<HashTable<IndexEntry>>>,
+}
+
+impl Default for Index {
+    fn default() -> Self {
+        Index { shards: (0..SHARD_COUNT).map(|_| RwLock::new(HashTable::new())).collect() }
+    }
+}
+
+impl Index {
+    /// An index holding `entries` (from a checkpoint), built shard by shard.
+    pub fn from_entries(entries: &[IndexEntry]) -> Self {
+        let mut per_shard = vec![0usize; SHARD_COUNT];
+        for entry in entries {
+            per_shard[shard_of(entry.hash)] += 1;
+        }
+        let index = Index { shards: per_shard.iter().map(|&n| RwLock::new(HashTable::with_capacity(n))).collect() };
+        for entry in entries {
+            index.shards[shard_of(entry.hash)]
+                .write()
+                .insert_unique(table_hash(entry.hash), *entry, |e| table_hash(e.hash));
+        }
+        index
+    }
+
+    /// Appends every entry whose hash is `hash` to `out`.
+    pub fn candidates(&self, hash: u32, out: &mut Vec<IndexEntry>) {
+        let shard = self.shards[shard_of(hash)].read();
+        // Entries with one hash are few (a 32-bit hash), so walking the
+        // probe sequence with `iter_hash` finds them all.
+        out.extend(shard.iter_hash(table_hash(hash)).filter(|e| e.hash == hash).copied());
+    }
+
+    /// Replaces the exact entry `old` with `new`, or inserts `new` when `old`
+    /// is None. Returns false (and changes nothing) if `old` is gone.
+    pub fn replace(&self, old: Option<IndexEntry>, new: IndexEntry) -> bool {
+        debug_assert!(old.is_none_or(|o| o.hash == new.hash));
+        let mut shard = self.shards[shard_of(new.hash)].write();
+        match old {
+            Some(old) => match shard.find_mut(table_hash(old.hash), |e| *e == old) {
+                Some(slot) => {
+                    *slot = new;
+                    true
+                }
+                None => false,
+            },
+            None => {
+                shard.insert_unique(table_hash(new.hash), new, |e| table_hash(e.hash));
+                true
+            }
+        }
+    }
+
+    /// Removes the exact entry `old`; false if it was not there.
+    pub fn remove(&self, old: IndexEntry) -> bool {
+        let mut shard = self.shards[shard_of(old.hash)].write();
+        match shard.find_entry(table_hash(old.hash), |e| *e == old) {
+            Ok(found) => {
+                found.remove();
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Number of entries (keys, expired ones included until removed).
+    pub fn len(&self) -> u64 {
+        self.shards.iter().map(|s| s.read().len() as u64).sum()
+    }
+
+    /// A copy of every entry, shard by shard (for checkpoints and scans).
+    pub fn entries(&self) -> Vec<IndexEntry> {
+        let mut out = Vec::with_capacity(self.len() as usize);
+        for shard in &self.shards {
+            out.extend(shard.read().iter().copied());
+        }
+        out
+    }
+
+    /// Heap bytes held by the tables: slots plus one control byte each.
+    pub fn heap_bytes(&self) -> u64 {
+        let slot = std::mem::size_of::<IndexEntry>() as u64 + 1;
+        self.shards.iter().map(|s| s.read().capacity() as u64 * slot).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_hash_is_stable() {
+        // Stored in checkpoints: changing it is a format change.
+        assert_eq!(key_hash(b""), key_hash(b""));
+        assert_eq!(key_hash(b"user:1"), 0x6f9d_07d3, "got {:#x}", key_hash(b"user:1"));
+    }
+
+    #[test]
+    fn colliding_hashes_keep_every_entry() {
+        let index = Index::default();
+        let a = IndexEntry::new(5, 10, 32, 1);
+        let b = IndexEntry::new(5, 11, 32, 2);
+        assert!(index.replace(None, a));
+        assert!(index.replace(None, b));
+        let mut found = Vec::new();
+        index.candidates(5, &mut found);
+        found.sort_by_key(|e| e.block);
+        assert_eq!(found, vec![a, b]);
+        let c = IndexEntry::new(5, 12, 64, 3);
+        assert!(index.replace(Some(a), c));
+        assert!(!index.replace(Some(a), c), "old entry already replaced");
+        assert!(index.remove(b));
+        found.clear();
+        index.candidates(5, &mut found);
+        assert_eq!(found, vec![c]);
+    }
+}

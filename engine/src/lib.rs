@@ -1,0 +1,41 @@
+//! blockkv engine: a log-structured key-value store in one fixed-size file
+//! of 4 KiB blocks, with checkpoints and crash recovery.
+//!
+//! Where things live:
+//! - [`store`]: the public API ([`Store`]); start reading here.
+//! - `format/`: every on-disk structure, encode + decode (docs/FORMAT.md).
+//! - [`storage`]: the seam to the disk: the real file and [`SimDisk`].
+//! - `log`: the append path; `commit`: group commit and the poison flag.
+//! - `index`: key hash -> location; `lookup`: resolving a key among candidates.
+//! - `alloc`: the block table (free bitmap, live bytes, pending-free list).
+//! - `checkpoint`: writing a checkpoint; [`recovery`]: reading them back,
+//!   replay, full scan (docs/RECOVERY.md).
+//! - [`limits`]: every limit, named.
+#![deny(unsafe_code)]
+
+mod alloc;
+mod checkpoint;
+pub mod clock;
+mod commit;
+mod error;
+pub mod format;
+mod index;
+pub mod limits;
+mod log;
+mod lookup;
+mod options;
+mod read;
+pub mod recovery;
+pub mod storage;
+mod store;
+
+pub use checkpoint::CheckpointInfo;
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{Error, Result};
+pub use index::key_hash;
+pub use options::{
+    CHECKPOINT_INTERVAL_S_DEFAULT, CHECKPOINT_LOG_BYTES_DEFAULT, Options, SYNC_INTERVAL_MS_DEFAULT, SyncPolicy,
+};
+pub use recovery::{RecoveryMode, RecoveryReport};
+pub use storage::{Fault, FaultKind, FileStorage, SimDisk, Storage};
+pub use store::{BatchOp, KeyTtl, Stats, Store};

@@ -1,0 +1,255 @@
+//! The append path: packs records into the active LOG block, opens new blocks
+//! (written whole, header + zeros, so a block's records end at its first zero
+//! bytes), and splits values larger than a block into FIRST/MIDDLE/LAST
+//! fragments. Callers hold the log lock; LSNs and generations are assigned
+//! here in log order.
+
+use crate::alloc::{BlockTable, BlockUse, Purpose};
+use crate::format::block::BlockHeader;
+use crate::format::record::{FLAG_TOMBSTONE, FragmentKind, RECORD_HEADER_BYTES, RecordHeader};
+use crate::format::{BLOCK_BYTES, BLOCK_HEADER_BYTES, block_offset};
+use crate::storage::Storage;
+use std::io;
+
+/// One record to append.
+#[derive(Debug, Clone, Copy)]
+pub struct Op<'a> {
+    pub key: &'a [u8],
+    pub value: &'a [u8],
+    pub tombstone: bool,
+    pub expires_ms: u64,
+}
+
+/// Where an appended record landed.
+#[derive(Debug, Clone)]
+pub struct Placed {
+    pub lsn: u64,
+    pub block: u32,
+    pub offset: u32,
+    /// (block, bytes) for every fragment, for live-byte accounting.
+    pub extents: Vec<(u32, u32)>,
+}
+
+/// Why an append did not happen (nothing was written, or the store must be
+/// poisoned).
+#[derive(Debug)]
+pub enum AppendError {
+    /// Not enough free blocks; the writer is unchanged.
+    NoSpace { blocks_wanted: u64 },
+    /// A write failed; bytes may be half on disk. The caller poisons.
+    Io(io::Error),
+}
+
+#[derive(Debug)]
+struct Active {
+    block: u32,
+    generation: u64,
+    buf: Box<[u8]>,
+    used: usize,
+    /// Bytes of `buf` already written; 0 = never written (write it whole).
+    written: usize,
+}
+
+/// The log writer's state.
+#[derive(Debug)]
+pub struct LogWriter {
+    active: Option<Active>,
+    next_gen: u64,
+    next_lsn: u64,
+    /// Bytes written to the file by appends, ever (for stats).
+    pub bytes_written: u64,
+}
+
+impl LogWriter {
+    /// A writer continuing after recovery. `active` is the tail block, its
+    /// content, and how many of its bytes hold records.
+    pub fn new(next_gen: u64, next_lsn: u64, active: Option<(u32, u64, Box<[u8]>, usize)>) -> Self {
+        let active =
+            active.map(|(block, generation, buf, used)| Active { block, generation, buf, used, written: used });
+        LogWriter { active, next_gen, next_lsn, bytes_written: 0 }
+    }
+
+    pub fn last_lsn(&self) -> u64 {
+        self.next_lsn - 1
+    }
+
+    /// LOG blocks with a generation at or above this one hold records newer
+    /// than everything already appended before it (the checkpoint's replay start).
+    pub fn replay_gen(&self) -> u64 {
+        self.active.as_ref().map_or(self.next_gen, |a| a.generation)
+    }
+
+    /// Appends `ops` as one unit (an atomic batch when more than one), writes
+    /// them to storage in log order, and returns where each landed.
+    pub fn append(
+        &mut self,
+        storage: &dyn Storage,
+        table: &mut BlockTable,
+        ops: &[Op<'_>],
+        purpose: Purpose,
+    ) -> Result<Vec<Placed>, AppendError> {
+        let saved = (self.active.as_ref().map(|a| (a.block, a.used)), self.next_gen, self.next_lsn);
+        let mut plan = Plan { sealed: Vec::new(), allocated: Vec::new() };
+        let batch_count = ops.len() as u16;
+        let mut placed = Vec::with_capacity(ops.len());
+        for (i, op) in ops.iter().enumerate() {
+            match self.place(table, &mut plan, op, i as u16, batch_count, purpose) {
+                Ok(p) => placed.push(p),
+                Err(blocks_wanted) => {
+                    self.roll_back(table, plan, saved);
+                    return Err(AppendError::NoSpace { blocks_wanted });
+                }
+            }
+        }
+        self.issue(storage, plan.sealed).map_err(AppendError::Io)?;
+        Ok(placed)
+    }
+
+    fn place(
+        &mut self,
+        table: &mut BlockTable,
+        plan: &mut Plan,
+        op: &Op<'_>,
+        batch_index: u16,
+        batch_count: u16,
+        purpose: Purpose,
+    ) -> Result<Placed, u64> {
+        let lsn = self.next_lsn;
+        self.next_lsn += 1;
+        let total = RECORD_HEADER_BYTES + op.key.len() + op.value.len();
+        let room = self.active.as_ref().map_or(0, |a| BLOCK_BYTES - a.used);
+        let mut header = RecordHeader {
+            kind: FragmentKind::Full,
+            flags: if op.tombstone { FLAG_TOMBSTONE } else { 0 },
+            key_len: op.key.len() as u16,
+            fragment_len: 0,
+            batch_index,
+            batch_count: batch_count.max(1),
+            lsn,
+            expires_ms: op.expires_ms,
+            value_len: op.value.len() as u32,
+            next_block: 0,
+        };
+        if total <= room || total <= BLOCK_BYTES - BLOCK_HEADER_BYTES {
+            if total > room {
+                self.open_block(table, plan, None, purpose)?;
+            }
+            header.fragment_len = (op.key.len() + op.value.len()) as u16;
+            let (block, offset) = self.write_fragment(&header, &[op.key, op.value]);
+            return Ok(Placed { lsn, block, offset, extents: vec![(block, total as u32)] });
+        }
+        // Fragmented: FIRST holds the key and as much value as fits.
+        if room < RECORD_HEADER_BYTES + op.key.len() + 1 {
+            self.open_block(table, plan, None, purpose)?;
+        }
+        let room = BLOCK_BYTES - self.active.as_ref().map_or(BLOCK_BYTES, |a| a.used);
+        let mut value_at = room - RECORD_HEADER_BYTES - op.key.len();
+        let mut next = allocate(table, plan, purpose)?;
+        header.kind = FragmentKind::First;
+        header.fragment_len = (op.key.len() + value_at) as u16;
+        header.next_block = next;
+        let (block, offset) = self.write_fragment(&header, &[op.key, &op.value[..value_at]]);
+        let mut extents = vec![(block, (RECORD_HEADER_BYTES + usize::from(header.fragment_len)) as u32)];
+        header.key_len = 0;
+        while value_at < op.value.len() {
+            self.open_block(table, plan, Some(next), purpose)?;
+            let chunk = (op.value.len() - value_at).min(BLOCK_BYTES - BLOCK_HEADER_BYTES - RECORD_HEADER_BYTES);
+            let last = value_at + chunk == op.value.len();
+            header.kind = if last { FragmentKind::Last } else { FragmentKind::Middle };
+            header.fragment_len = chunk as u16;
+            header.next_block = if last { 0 } else { allocate(table, plan, purpose)? };
+            let (frag_block, _) = self.write_fragment(&header, &[&op.value[value_at..value_at + chunk]]);
+            extents.push((frag_block, (RECORD_HEADER_BYTES + chunk) as u32));
+            value_at += chunk;
+            next = header.next_block;
+        }
+        Ok(Placed { lsn, block, offset, extents })
+    }
+
+    /// Seals the active block and starts `block` (or a newly allocated one).
+    fn open_block(
+        &mut self,
+        table: &mut BlockTable,
+        plan: &mut Plan,
+        block: Option<u32>,
+        purpose: Purpose,
+    ) -> Result<(), u64> {
+        let block = match block {
+            Some(block) => block,
+            None => allocate(table, plan, purpose)?,
+        };
+        let generation = self.next_gen;
+        self.next_gen += 1;
+        table.set_use(block, BlockUse::Log { generation });
+        let mut buf = vec![0u8; BLOCK_BYTES].into_boxed_slice();
+        BlockHeader::log(generation).encode_into(&mut buf);
+        let fresh = Active { block, generation, buf, used: BLOCK_HEADER_BYTES, written: 0 };
+        if let Some(old) = self.active.replace(fresh) {
+            plan.sealed.push(old);
+        }
+        Ok(())
+    }
+
+    fn write_fragment(&mut self, header: &RecordHeader, parts: &[&[u8]]) -> (u32, u32) {
+        let active = self.active.as_mut().expect("a block is open before a fragment is written");
+        let offset = active.used;
+        let end = offset + header.fragment_bytes();
+        header.encode_into(parts, &mut active.buf[offset..end]);
+        active.used = end;
+        (active.block, offset as u32)
+    }
+
+    /// Writes sealed blocks, then the active one, in log order.
+    fn issue(&mut self, storage: &dyn Storage, sealed: Vec<Active>) -> io::Result<()> {
+        for mut block in sealed {
+            self.bytes_written += write_block(storage, &mut block)?;
+        }
+        if let Some(active) = self.active.as_mut() {
+            self.bytes_written += write_block(storage, active)?;
+        }
+        Ok(())
+    }
+
+    fn roll_back(&mut self, table: &mut BlockTable, mut plan: Plan, saved: (Option<(u32, usize)>, u64, u64)) {
+        let (old_active, next_gen, next_lsn) = saved;
+        for block in plan.allocated.drain(..) {
+            table.free_now(block);
+        }
+        self.next_gen = next_gen;
+        self.next_lsn = next_lsn;
+        let mut candidates = plan.sealed.into_iter().chain(self.active.take());
+        self.active = old_active.and_then(|(block, used)| {
+            let mut active = candidates.find(|a| a.block == block)?;
+            active.buf[used..].fill(0);
+            active.used = used;
+            Some(active)
+        });
+    }
+}
+
+struct Plan {
+    sealed: Vec<Active>,
+    allocated: Vec<u32>,
+}
+
+fn allocate(table: &mut BlockTable, plan: &mut Plan, purpose: Purpose) -> Result<u32, u64> {
+    match table.allocate(purpose, BlockUse::Log { generation: 0 }) {
+        Some(block) => {
+            plan.allocated.push(block);
+            Ok(block)
+        }
+        None => Err(plan.allocated.len() as u64 + 1),
+    }
+}
+
+/// Writes what of `block` is not yet on storage. A never-written block goes
+/// out whole, header and zero tail included.
+fn write_block(storage: &dyn Storage, block: &mut Active) -> io::Result<u64> {
+    let from = if block.written == 0 { 0 } else { block.written };
+    let to = if block.written == 0 { BLOCK_BYTES } else { block.used };
+    if to > from {
+        storage.write_at(block_offset(block.block) + from as u64, &block.buf[from..to])?;
+    }
+    block.written = block.used;
+    Ok((to - from) as u64)
+}

@@ -1,0 +1,357 @@
+//! Recovery: superblock -> newest usable checkpoint -> replay of the blocks
+//! written after it -> index. With no usable checkpoint (or in salvage mode),
+//! a full parallel scan of every block instead. docs/RECOVERY.md walks through
+//! the steps and argues each invariant.
+
+mod replay;
+mod report;
+mod scan;
+
+pub use report::{Damage, RecoveryMode, RecoveryReport, SlotStatus, TailCut};
+
+use crate::alloc::{BlockTable, BlockUse};
+use crate::checkpoint::CheckpointState;
+use crate::error::{Error, Result};
+use crate::format::block::{BlockHeader, BlockKind};
+use crate::format::record::is_clean_end;
+use crate::format::slot::SlotHeader;
+use crate::format::snapshot::{self, Snapshot};
+use crate::format::superblock::{SUPERBLOCK_MAGIC, Superblock};
+use crate::format::{
+    BLOCK_BYTES, BLOCK_HEADER_BYTES, COPY_OFFSETS, FIRST_DATA_BLOCK, SLOT_BLOCKS, block_offset, masked_crc,
+};
+use crate::index::Index;
+use crate::log::LogWriter;
+use crate::storage::Storage;
+use rayon::prelude::*;
+use std::path::Path;
+use std::time::Instant;
+
+/// The state recovery hands to the store.
+#[derive(Debug)]
+pub(crate) struct Recovered {
+    pub superblock: Superblock,
+    pub table: BlockTable,
+    pub index: Index,
+    pub log: LogWriter,
+    pub ckpt: CheckpointState,
+    pub report: RecoveryReport,
+    /// A checkpoint should be written before the store is used hard.
+    pub wants_checkpoint: bool,
+}
+
+/// Recovers the store on `storage`. `writable = false` changes nothing on
+/// disk (a cut tail is left in place, only reported).
+pub(crate) fn recover(storage: &dyn Storage, path: &Path, mode: RecoveryMode, writable: bool) -> Result<Recovered> {
+    let started = Instant::now();
+    let mut report = RecoveryReport { mode, ..RecoveryReport::default() };
+    let superblock = read_superblock(storage, path, mode, &mut report)?;
+    let block_count = superblock.block_count as u32;
+    let headers = scan_headers(storage, block_count);
+    report.blocks_scanned = u64::from(block_count - FIRST_DATA_BLOCK);
+    let slots = read_slots(storage, &mut report);
+    if mode == RecoveryMode::Strict {
+        if let Some(reason) = report.slots.iter().find_map(|s| match s {
+            SlotStatus::Damaged { reason } => Some(reason.clone()),
+            _ => None,
+        }) {
+            return Err(Error::RecoveryRefused {
+                reason: format!("strict mode: a checkpoint slot is damaged ({reason})"),
+            });
+        }
+    }
+    let newest_id = slots.iter().flatten().map(|(_, h)| h.checkpoint_id).max().unwrap_or(0);
+    let mut candidates: Vec<(usize, SlotHeader)> = slots.iter().flatten().copied().collect();
+    candidates.sort_by_key(|(_, h)| std::cmp::Reverse(h.checkpoint_id));
+    let mut loaded = None;
+    if mode != RecoveryMode::Salvage {
+        for (slot, header) in candidates {
+            match load_snapshot(storage, &headers, &header, block_count) {
+                Ok(snapshot) => {
+                    loaded = Some((slot, header, snapshot));
+                    break;
+                }
+                Err(reason) => {
+                    if mode == RecoveryMode::Strict {
+                        return Err(Error::RecoveryRefused {
+                            reason: format!("strict mode: checkpoint {} is unusable ({reason})", header.checkpoint_id),
+                        });
+                    }
+                    report.slots[slot] = SlotStatus::Unusable { id: header.checkpoint_id, reason: reason.into() };
+                }
+            }
+        }
+    }
+    let mut recovered = match loaded {
+        Some((slot, header, snapshot)) => {
+            report.slots[slot] = SlotStatus::Valid { id: header.checkpoint_id, used: true };
+            from_checkpoint(storage, &headers, superblock, slot, &header, newest_id, snapshot, report, writable)?
+        }
+        None if mode == RecoveryMode::Strict => {
+            return Err(Error::RecoveryRefused { reason: "strict mode: no usable checkpoint".into() });
+        }
+        None => {
+            let reason =
+                if mode == RecoveryMode::Salvage { "salvage mode scans every block" } else { "no usable checkpoint" };
+            report.full_scan_reason = Some(reason.into());
+            let current_slot = slots.iter().flatten().max_by_key(|(_, h)| h.checkpoint_id).map_or(1, |(s, _)| *s);
+            from_full_scan(storage, &headers, superblock, current_slot, newest_id, mode, report)
+        }
+    };
+    recovered.report.keys = recovered.index.len();
+    recovered.report.elapsed = started.elapsed();
+    Ok(recovered)
+}
+
+fn read_superblock(
+    storage: &dyn Storage,
+    path: &Path,
+    mode: RecoveryMode,
+    report: &mut RecoveryReport,
+) -> Result<Superblock> {
+    let not_ours = |reason: String| Error::NotBlockkv { path: path.to_path_buf(), reason };
+    if storage.len() < BLOCK_BYTES as u64 * u64::from(FIRST_DATA_BLOCK + 1) {
+        return Err(not_ours(format!("file is {} bytes, too small to be a blockkv file", storage.len())));
+    }
+    let mut block = vec![0u8; BLOCK_BYTES];
+    storage.read_at(0, &mut block).map_err(|e| Error::io("read superblock", e))?;
+    let copies: Vec<_> = COPY_OFFSETS.iter().map(|&at| Superblock::decode(&block[at..])).collect();
+    report.superblock_copies_valid = copies.iter().filter(|c| c.is_ok()).count() as u8;
+    let file_blocks = storage.len() / BLOCK_BYTES as u64;
+    let superblock = match copies.iter().find_map(|c| c.as_ref().ok()) {
+        Some(sb) => *sb,
+        None if mode == RecoveryMode::Salvage => {
+            tracing::warn!(
+                "both superblock copies are damaged; salvage assumes {file_blocks} blocks from the file size"
+            );
+            Superblock { block_count: file_blocks, created_ms: 0, file_id: 0 }
+        }
+        None => {
+            let has_magic = COPY_OFFSETS.iter().any(|&at| block[at..at + 8] == SUPERBLOCK_MAGIC);
+            let reason = match (has_magic, copies.first()) {
+                (true, Some(Err(reason))) => {
+                    format!(
+                        "both superblock copies are damaged ({reason}); open with --recovery salvage or run kv-fsck --repair"
+                    )
+                }
+                _ => "no blockkv superblock (wrong file?)".to_string(),
+            };
+            return Err(not_ours(reason));
+        }
+    };
+    if superblock.block_count != file_blocks || superblock.block_count > u64::from(u32::MAX) {
+        return Err(not_ours(format!(
+            "superblock says {} blocks but the file holds {file_blocks}",
+            superblock.block_count
+        )));
+    }
+    Ok(superblock)
+}
+
+/// Every block's header, read in parallel; None where it does not verify.
+fn scan_headers(storage: &dyn Storage, block_count: u32) -> Vec<Option<BlockHeader>> {
+    (0..block_count)
+        .into_par_iter()
+        .map(|block| {
+            if block < FIRST_DATA_BLOCK {
+                return None;
+            }
+            let mut bytes = [0u8; BLOCK_HEADER_BYTES];
+            storage.read_at(block_offset(block), &mut bytes).ok()?;
+            BlockHeader::decode(&bytes).ok()
+        })
+        .collect()
+}
+
+/// Both slots; the better header copy of each.
+fn read_slots(storage: &dyn Storage, report: &mut RecoveryReport) -> [Option<(usize, SlotHeader)>; 2] {
+    let mut out = [None, None];
+    let mut block = vec![0u8; BLOCK_BYTES];
+    for (slot, &slot_block) in SLOT_BLOCKS.iter().enumerate() {
+        if let Err(err) = storage.read_at(block_offset(slot_block), &mut block) {
+            report.slots[slot] = SlotStatus::Damaged { reason: format!("read failed: {err}") };
+            continue;
+        }
+        let copies: Vec<_> = COPY_OFFSETS.iter().map(|&at| SlotHeader::decode(&block[at..])).collect();
+        let best = copies.iter().filter_map(|c| c.as_ref().ok()).max_by_key(|h| h.checkpoint_id);
+        report.slots[slot] = match (best, is_clean_end(&block)) {
+            (Some(header), _) => {
+                out[slot] = Some((slot, *header));
+                SlotStatus::Valid { id: header.checkpoint_id, used: false }
+            }
+            (None, true) => SlotStatus::Empty,
+            (None, false) => SlotStatus::Damaged {
+                reason: copies.iter().find_map(|c| c.as_ref().err()).copied().unwrap_or("unreadable").into(),
+            },
+        };
+    }
+    out
+}
+
+/// Reads and verifies the snapshot chain a slot header names.
+fn load_snapshot(
+    storage: &dyn Storage,
+    headers: &[Option<BlockHeader>],
+    slot: &SlotHeader,
+    block_count: u32,
+) -> Result<Snapshot, &'static str> {
+    let mut payload = Vec::with_capacity(slot.snapshot_bytes.min(u64::from(block_count) * BLOCK_BYTES as u64) as usize);
+    let mut block = slot.snapshot_first_block;
+    for seq in 0..slot.snapshot_block_count {
+        let header = headers
+            .get(block as usize)
+            .copied()
+            .flatten()
+            .ok_or("snapshot chain names a block without a valid header")?;
+        if header.kind != BlockKind::Snapshot || header.generation != slot.checkpoint_id || header.seq != seq {
+            return Err("snapshot chain names a block of another checkpoint");
+        }
+        if (header.next_block == 0) != (seq + 1 == slot.snapshot_block_count) {
+            return Err("snapshot chain length disagrees with its slot");
+        }
+        let start = payload.len();
+        payload.resize(start + header.payload_bytes as usize, 0);
+        storage
+            .read_at(block_offset(block) + BLOCK_HEADER_BYTES as u64, &mut payload[start..])
+            .map_err(|_| "snapshot block could not be read")?;
+        block = header.next_block;
+    }
+    if payload.len() as u64 != slot.snapshot_bytes || masked_crc(&payload) != slot.snapshot_crc {
+        return Err("snapshot checksum mismatch");
+    }
+    snapshot::decode(&payload, u64::from(block_count))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn from_checkpoint(
+    storage: &dyn Storage,
+    headers: &[Option<BlockHeader>],
+    superblock: Superblock,
+    slot: usize,
+    header: &SlotHeader,
+    newest_id: u64,
+    snapshot: Snapshot,
+    mut report: RecoveryReport,
+    writable: bool,
+) -> Result<Recovered> {
+    report.checkpoint_id = Some(header.checkpoint_id);
+    report.covered_lsn = header.covered_lsn;
+    let mut table = BlockTable::from_snapshot(&snapshot.bitmap, snapshot.live_bytes);
+    let mut chain = Vec::new();
+    for block in FIRST_DATA_BLOCK..superblock.block_count as u32 {
+        if table.use_of(block) == BlockUse::Free {
+            continue;
+        }
+        match headers[block as usize] {
+            Some(h) if h.kind == BlockKind::Log => table.set_use(block, BlockUse::Log { generation: h.generation }),
+            // The snapshot's own chain stays; older chains it still listed are free.
+            Some(h) if h.generation == header.checkpoint_id => {
+                table.set_use(block, BlockUse::Snapshot);
+                chain.push(block);
+            }
+            Some(_) => table.set_use(block, BlockUse::Free),
+            None => report.damaged.push(Damage {
+                block,
+                offset: 0,
+                reason: "block in use has no valid header".into(),
+                key_hint: None,
+            }),
+        }
+    }
+    chain.sort_by_key(|&b| headers[b as usize].map_or(0, |h| h.seq));
+    let index = Index::from_entries(&snapshot.entries);
+    let outcome = replay::replay(storage, headers, header.replay_gen, header.covered_lsn, &index, &mut table);
+    report.log_blocks_replayed = outcome.blocks_replayed;
+    report.records_replayed = outcome.records_replayed;
+    if let Some(cut) = &outcome.cut {
+        if report.mode == RecoveryMode::Strict {
+            return Err(Error::RecoveryRefused {
+                reason: format!(
+                    "strict mode: log damaged at block {} offset {}: {}",
+                    cut.block, cut.offset, cut.reason
+                ),
+            });
+        }
+        if writable {
+            truncate_tail(storage, outcome.tail, &outcome.discard)?;
+        }
+    }
+    report.tail_cut = outcome.cut.clone();
+    let active = match outcome.tail {
+        Some((block, generation, used)) => {
+            let mut buf = vec![0u8; BLOCK_BYTES].into_boxed_slice();
+            storage.read_at(block_offset(block), &mut buf).map_err(|e| Error::io("read tail block", e))?;
+            buf[used..].fill(0);
+            Some((block, generation, buf, used))
+        }
+        None => None,
+    };
+    let wants_checkpoint = outcome.records_replayed > 0 || outcome.cut.is_some();
+    Ok(Recovered {
+        superblock,
+        table,
+        index,
+        log: LogWriter::new(outcome.next_gen, outcome.last_lsn + 1, active),
+        ckpt: CheckpointState { id: newest_id, slot, chain, log_bytes_at: 0, at: Instant::now() },
+        report,
+        wants_checkpoint,
+    })
+}
+
+/// Makes the cut final: zeroes what follows it so that no later recovery,
+/// full scan included, can read the discarded records back.
+fn truncate_tail(storage: &dyn Storage, tail: Option<(u32, u64, usize)>, discard: &[u32]) -> Result<()> {
+    let io = |e| Error::io("truncate tail", e);
+    let mut wrote = false;
+    if let Some((block, _, used)) = tail {
+        let mut rest = vec![0u8; BLOCK_BYTES - used];
+        storage.read_at(block_offset(block) + used as u64, &mut rest).map_err(io)?;
+        if !is_clean_end(&rest) {
+            rest.fill(0);
+            storage.write_at(block_offset(block) + used as u64, &rest).map_err(io)?;
+            wrote = true;
+        }
+    }
+    for &block in discard {
+        storage.write_at(block_offset(block), &[0u8; BLOCK_HEADER_BYTES]).map_err(io)?;
+        wrote = true;
+    }
+    if wrote {
+        // Durability: the discarded records must be gone before any new
+        // record is appended after the cut (reusing their LSNs and
+        // generations), or a later recovery could replay them.
+        storage.sync().map_err(io)?;
+    }
+    Ok(())
+}
+
+fn from_full_scan(
+    storage: &dyn Storage,
+    headers: &[Option<BlockHeader>],
+    superblock: Superblock,
+    current_slot: usize,
+    newest_id: u64,
+    mode: RecoveryMode,
+    mut report: RecoveryReport,
+) -> Recovered {
+    let scanned = scan::full_scan(storage, headers, mode == RecoveryMode::Salvage);
+    report.records_replayed = scanned.records;
+    report.log_blocks_replayed = headers.iter().flatten().filter(|h| h.kind == BlockKind::Log).count() as u64;
+    report.damaged.extend(scanned.damaged);
+    report.keys_lost = scanned.keys_lost;
+    Recovered {
+        superblock,
+        table: scanned.table,
+        index: scanned.index,
+        log: LogWriter::new(scanned.max_gen + 1, scanned.max_lsn + 1, None),
+        ckpt: CheckpointState {
+            id: newest_id,
+            slot: current_slot,
+            chain: Vec::new(),
+            log_bytes_at: 0,
+            at: Instant::now(),
+        },
+        report,
+        wants_checkpoint: true,
+    }
+}

@@ -1,0 +1,342 @@
+//! Replay of the LOG blocks written after a checkpoint, in generation order,
+//! records in LSN order. The log's end is where the blocks stop, the first
+//! record that does not verify, a missing generation, a record whose LSN goes
+//! backwards, a large record missing a fragment, or a batch missing a member.
+//! Everything from that point on is the cut tail.
+
+use super::report::TailCut;
+use crate::alloc::{BlockTable, BlockUse};
+use crate::format::block::{BlockHeader, BlockKind};
+use crate::format::record::{FragmentKind, RECORD_HEADER_BYTES, RecordHeader, decode_fragment, is_clean_end};
+use crate::format::snapshot::IndexEntry;
+use crate::format::{BLOCK_BYTES, BLOCK_HEADER_BYTES, block_offset};
+use crate::index::{Index, key_hash};
+use crate::lookup;
+use crate::read::record_extents;
+use crate::storage::Storage;
+
+/// A record read back from the log, all fragments verified.
+#[derive(Debug)]
+struct Replayed {
+    header: RecordHeader,
+    key: Vec<u8>,
+    block: u32,
+    offset: u32,
+    extents: Vec<(u32, u32)>,
+    /// Next fragment's block while the record is incomplete.
+    next_block: u32,
+}
+
+/// What replay found.
+#[derive(Debug)]
+pub struct ReplayOutcome {
+    /// Block, generation and used bytes where appends continue.
+    pub tail: Option<(u32, u64, usize)>,
+    pub next_gen: u64,
+    pub last_lsn: u64,
+    pub cut: Option<TailCut>,
+    /// LOG blocks after the cut: their headers must be zeroed.
+    pub discard: Vec<u32>,
+    pub blocks_replayed: u64,
+    pub records_replayed: u64,
+}
+
+/// Where the log ends when it ends early: appends continue at `tail`.
+struct Cut {
+    tail: Option<(u32, u64, usize)>,
+    at: (u32, u32),
+    reason: String,
+}
+
+struct Replay<'a> {
+    storage: &'a dyn Storage,
+    index: &'a Index,
+    table: &'a mut BlockTable,
+    covered_lsn: u64,
+    last_lsn: u64,
+    open: Option<Replayed>,
+    batch: Vec<Replayed>,
+    records_replayed: u64,
+    /// Any fragment seen yet (only the very first may continue a covered record).
+    seen_any: bool,
+}
+
+/// Replays LOG blocks with generation >= `replay_gen` into `index` and `table`.
+pub fn replay(
+    storage: &dyn Storage,
+    headers: &[Option<BlockHeader>],
+    replay_gen: u64,
+    covered_lsn: u64,
+    index: &Index,
+    table: &mut BlockTable,
+) -> ReplayOutcome {
+    let mut chain: Vec<(u64, u32)> = headers
+        .iter()
+        .enumerate()
+        .filter_map(|(block, h)| match h {
+            Some(h) if h.kind == BlockKind::Log && h.generation >= replay_gen => Some((h.generation, block as u32)),
+            _ => None,
+        })
+        .collect();
+    chain.sort_unstable();
+    let mut replay = Replay {
+        storage,
+        index,
+        table,
+        covered_lsn,
+        last_lsn: covered_lsn,
+        open: None,
+        batch: Vec::new(),
+        records_replayed: 0,
+        seen_any: false,
+    };
+    let mut tail: Option<(u32, u64, usize)> = None;
+    let mut cut: Option<Cut> = None;
+    let mut expected = replay_gen;
+    let mut blocks_replayed = 0;
+    let mut buf = vec![0u8; BLOCK_BYTES];
+    'blocks: for &(generation, block) in &chain {
+        if generation != expected {
+            let at = tail.map_or((block, 0), |(b, _, used)| (b, used as u32));
+            cut = Some(Cut { tail, at, reason: format!("block of generation {expected} is missing") });
+            break;
+        }
+        if storage.read_at(block_offset(block), &mut buf).is_err() {
+            cut = Some(Cut { tail, at: (block, 0), reason: "block could not be read".into() });
+            break;
+        }
+        expected += 1;
+        blocks_replayed += 1;
+        replay.table.set_use(block, BlockUse::Log { generation });
+        let mut offset = BLOCK_HEADER_BYTES;
+        loop {
+            if offset + RECORD_HEADER_BYTES > BLOCK_BYTES || is_clean_end(&buf[offset..]) {
+                if replay.open.as_ref().is_some_and(|open| open.next_block == block && offset == BLOCK_HEADER_BYTES) {
+                    // Reported below as an unfinished record.
+                    break 'blocks;
+                }
+                tail = Some((block, generation, offset));
+                break;
+            }
+            let header = match decode_fragment(&buf[offset..]) {
+                Ok(header) => header,
+                Err(reason) => {
+                    cut = Some(Cut {
+                        tail: Some((block, generation, offset)),
+                        at: (block, offset as u32),
+                        reason: reason.into(),
+                    });
+                    break 'blocks;
+                }
+            };
+            if let Err(reason) =
+                replay.take(block, offset as u32, &header, &buf[offset..offset + header.fragment_bytes()])
+            {
+                cut = Some(Cut {
+                    tail: Some((block, generation, offset)),
+                    at: (block, offset as u32),
+                    reason: reason.into(),
+                });
+                break 'blocks;
+            }
+            offset += header.fragment_bytes();
+        }
+    }
+    // A record or batch still open at the end never completed: the log ends
+    // at its first record.
+    let unfinished =
+        replay.open.as_ref().map(|r| (r.block, r.offset)).or(replay.batch.first().map(|r| (r.block, r.offset)));
+    if let Some((block, offset)) = unfinished {
+        // Always at or before any cut found later in the log.
+        let generation = gen_of(headers, block);
+        cut = Some(Cut {
+            tail: Some((block, generation, offset as usize)),
+            at: (block, offset),
+            reason: "large record or batch is incomplete".into(),
+        });
+    }
+    let records_replayed = replay.records_replayed;
+    let last_lsn = replay.last_lsn;
+    finish(storage, replay_gen, chain, tail, cut, blocks_replayed, records_replayed, last_lsn, replay.table)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    storage: &dyn Storage,
+    replay_gen: u64,
+    chain: Vec<(u64, u32)>,
+    tail: Option<(u32, u64, usize)>,
+    cut: Option<Cut>,
+    blocks_replayed: u64,
+    records_replayed: u64,
+    last_lsn: u64,
+    table: &mut BlockTable,
+) -> ReplayOutcome {
+    let (tail, cut) = match cut {
+        None => (tail, None),
+        Some(Cut { tail, at: (block, offset), reason }) => {
+            (tail, Some(TailCut { block, offset, reason, records_discarded: 0, blocks_discarded: 0 }))
+        }
+    };
+    let tail_gen = tail.map_or(replay_gen.saturating_sub(1), |(_, generation, _)| generation);
+    let discard: Vec<u32> =
+        chain.iter().filter(|(generation, _)| *generation > tail_gen).map(|&(_, block)| block).collect();
+    for &block in &discard {
+        table.set_use(block, BlockUse::Free);
+    }
+    let cut = cut.map(|mut cut| {
+        cut.blocks_discarded = discard.len() as u64;
+        cut.records_discarded = count_discarded(storage, tail, &discard);
+        cut
+    });
+    let next_gen = tail.map_or(replay_gen, |(_, generation, _)| generation + 1);
+    ReplayOutcome { tail, next_gen, last_lsn, cut, discard, blocks_replayed, records_replayed }
+}
+
+fn gen_of(headers: &[Option<BlockHeader>], block: u32) -> u64 {
+    headers[block as usize].map_or(0, |h| h.generation)
+}
+
+/// Records that verify after the cut (reported, then discarded).
+fn count_discarded(storage: &dyn Storage, tail: Option<(u32, u64, usize)>, discard: &[u32]) -> u64 {
+    let starts =
+        tail.map(|(block, _, used)| (block, used)).into_iter().chain(discard.iter().map(|&b| (b, BLOCK_HEADER_BYTES)));
+    let mut buf = vec![0u8; BLOCK_BYTES];
+    let mut count = 0;
+    for (block, mut offset) in starts {
+        if storage.read_at(block_offset(block), &mut buf).is_err() {
+            continue;
+        }
+        while offset + RECORD_HEADER_BYTES <= BLOCK_BYTES {
+            match decode_fragment(&buf[offset..]) {
+                Ok(h) => {
+                    count += u64::from(matches!(h.kind, FragmentKind::Full | FragmentKind::First));
+                    offset += h.fragment_bytes();
+                }
+                Err(_) => break,
+            }
+        }
+    }
+    count
+}
+
+impl Replay<'_> {
+    /// Takes one verified fragment in log order.
+    fn take(&mut self, block: u32, offset: u32, header: &RecordHeader, bytes: &[u8]) -> Result<(), &'static str> {
+        match header.kind {
+            FragmentKind::Middle | FragmentKind::Last => {
+                if self.open.is_none() && !self.seen_any && header.lsn <= self.covered_lsn {
+                    // The head block may start with the tail of a large record
+                    // the checkpoint already covers.
+                    self.seen_any = true;
+                    return Ok(());
+                }
+                self.seen_any = true;
+                let open = self.open.as_mut().ok_or("fragment without its FIRST")?;
+                if open.next_block != block || offset as usize != BLOCK_HEADER_BYTES || open.header.lsn != header.lsn {
+                    return Err("fragment does not continue the open record");
+                }
+                open.extents.push((block, bytes.len() as u32));
+                open.next_block = header.next_block;
+                if header.kind == FragmentKind::Last {
+                    let record = self.open.take().expect("checked above");
+                    self.complete(record)?;
+                }
+                Ok(())
+            }
+            FragmentKind::Full | FragmentKind::First => {
+                self.seen_any = true;
+                if self.open.is_some() {
+                    return Err("record interrupts a large record");
+                }
+                // Records at or below covered_lsn are the checkpoint's, at the
+                // start of the head block; once one newer record is seen, no
+                // lsn may go backwards.
+                let applied_any = self.last_lsn > self.covered_lsn;
+                if applied_any && header.lsn <= self.last_lsn {
+                    return Err("record lsn goes backwards (stale bytes)");
+                }
+                let key = bytes[RECORD_HEADER_BYTES..RECORD_HEADER_BYTES + usize::from(header.key_len)].to_vec();
+                let record = Replayed {
+                    header: *header,
+                    key,
+                    block,
+                    offset,
+                    extents: vec![(block, bytes.len() as u32)],
+                    next_block: header.next_block,
+                };
+                if header.kind == FragmentKind::First {
+                    self.open = Some(record);
+                    Ok(())
+                } else {
+                    self.complete(record)
+                }
+            }
+        }
+    }
+
+    /// A whole record: covered ones are skipped, batch members wait for
+    /// their batch, the rest are applied.
+    fn complete(&mut self, record: Replayed) -> Result<(), &'static str> {
+        let lsn = record.header.lsn;
+        if lsn <= self.covered_lsn {
+            return Ok(());
+        }
+        if lsn <= self.last_lsn {
+            return Err("record lsn goes backwards (stale bytes)");
+        }
+        let count = record.header.batch_count;
+        if count == 1 {
+            if !self.batch.is_empty() {
+                return Err("batch interrupted by another record");
+            }
+            self.last_lsn = lsn;
+            self.apply(record);
+            return Ok(());
+        }
+        let in_order = usize::from(record.header.batch_index) == self.batch.len()
+            && self.batch.last().is_none_or(|prev| prev.header.lsn + 1 == lsn && prev.header.batch_count == count);
+        if !in_order {
+            return Err("batch member out of order");
+        }
+        self.last_lsn = lsn;
+        let last = record.header.batch_index + 1 == count;
+        self.batch.push(record);
+        if last {
+            for member in std::mem::take(&mut self.batch) {
+                self.apply(member);
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies a record to the index and the live-byte accounting, unless the
+    /// index already holds a newer version of its key.
+    fn apply(&mut self, record: Replayed) {
+        self.records_replayed += 1;
+        let hash = key_hash(&record.key);
+        let current = lookup::find(self.storage, self.index, &record.key, hash).current;
+        if current.as_ref().is_some_and(|c| c.entry.lsn() >= record.header.lsn) {
+            return;
+        }
+        if let Some(current) = &current {
+            if let Ok(extents) = record_extents(self.storage, current.entry.block, &current.first) {
+                for (block, bytes) in extents {
+                    self.table.sub_live(block, bytes);
+                }
+            }
+        }
+        let old = current.map(|c| c.entry);
+        if record.header.is_tombstone() {
+            if let Some(old) = old {
+                self.index.remove(old);
+            }
+            return;
+        }
+        for &(block, bytes) in &record.extents {
+            self.table.add_live(block, bytes);
+        }
+        let entry = IndexEntry::new(hash, record.block, record.offset, record.header.lsn);
+        self.index.replace(old, entry);
+    }
+}

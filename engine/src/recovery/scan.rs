@@ -1,0 +1,232 @@
+//! Full scan: rebuild the index from every LOG block, without a checkpoint.
+//! Blocks are parsed in parallel (rayon); records are then resolved in LSN
+//! order, newest version of each key wins, tombstones delete.
+//!
+//! Two rules keep this path from inventing state:
+//! - A batch with missing members is dropped when it is the end of the log
+//!   (it never completed). Members of an older batch can be missing only
+//!   because they were superseded, so the members present are kept.
+//! - Every block with a valid LOG header stays in use: a block holding only
+//!   dead records may still hold the tombstone that keeps an older version
+//!   down (DESIGN invariant 6). Reclaiming it is the compactor's job.
+
+use super::report::Damage;
+use crate::alloc::{BlockTable, BlockUse};
+use crate::format::block::{BlockHeader, BlockKind};
+use crate::format::record::{FragmentKind, RECORD_HEADER_BYTES, RecordHeader, decode_fragment, is_clean_end};
+use crate::format::snapshot::IndexEntry;
+use crate::format::{BLOCK_BYTES, BLOCK_HEADER_BYTES, block_offset};
+use crate::index::{Index, key_hash};
+use crate::storage::Storage;
+use rayon::prelude::*;
+use std::collections::HashMap;
+
+/// The result of a full scan.
+#[derive(Debug)]
+pub struct Scanned {
+    pub table: BlockTable,
+    pub index: Index,
+    pub max_gen: u64,
+    pub max_lsn: u64,
+    pub records: u64,
+    pub damaged: Vec<Damage>,
+    pub keys_lost: Vec<Vec<u8>>,
+}
+
+#[derive(Debug)]
+struct Fragment {
+    offset: u32,
+    header: RecordHeader,
+    key: Vec<u8>,
+}
+
+#[derive(Debug)]
+struct BlockScan {
+    block: u32,
+    fragments: Vec<Fragment>,
+    damaged: Vec<Damage>,
+}
+
+#[derive(Debug)]
+struct Record {
+    header: RecordHeader,
+    key: Vec<u8>,
+    block: u32,
+    offset: u32,
+    extents: Vec<(u32, u32)>,
+}
+
+/// Scans every LOG block. `resync` (salvage) looks past a damaged record for
+/// the next one that verifies; otherwise the rest of that block is skipped.
+pub fn full_scan(storage: &dyn Storage, headers: &[Option<BlockHeader>], resync: bool) -> Scanned {
+    let log_blocks: Vec<(u32, u64)> = headers
+        .iter()
+        .enumerate()
+        .filter_map(|(b, h)| h.filter(|h| h.kind == BlockKind::Log).map(|h| (b as u32, h.generation)))
+        .collect();
+    let scans: Vec<BlockScan> = log_blocks.par_iter().map(|&(block, _)| scan_block(storage, block, resync)).collect();
+    let mut damaged: Vec<Damage> = scans.iter().flat_map(|s| s.damaged.iter().cloned()).collect();
+    let mut records = assemble(&scans, &mut damaged);
+    records.par_sort_unstable_by_key(|r| r.header.lsn);
+    let max_lsn = records.last().map_or(0, |r| r.header.lsn);
+    let records = drop_unfinished_batches(records, max_lsn);
+    let record_count = records.len() as u64;
+
+    let mut newest: HashMap<&[u8], &Record> = HashMap::with_capacity(records.len());
+    for record in &records {
+        newest.insert(&record.key, record);
+    }
+    let mut table = BlockTable::new(headers.len() as u32);
+    for &(block, generation) in &log_blocks {
+        table.set_use(block, BlockUse::Log { generation });
+    }
+    let mut entries = Vec::with_capacity(newest.len());
+    for record in newest.values().filter(|r| !r.header.is_tombstone()) {
+        for &(block, bytes) in &record.extents {
+            table.add_live(block, bytes);
+        }
+        entries.push(IndexEntry::new(key_hash(&record.key), record.block, record.offset, record.header.lsn));
+    }
+    let keys_lost = damaged
+        .iter()
+        .filter_map(|d| d.key_hint.clone())
+        .filter(|key| newest.get(key.as_slice()).is_none_or(|r| r.header.is_tombstone()))
+        .collect();
+    Scanned {
+        index: Index::from_entries(&entries),
+        table,
+        max_gen: log_blocks.iter().map(|&(_, generation)| generation).max().unwrap_or(0),
+        max_lsn,
+        records: record_count,
+        damaged,
+        keys_lost,
+    }
+}
+
+fn scan_block(storage: &dyn Storage, block: u32, resync: bool) -> BlockScan {
+    let mut scan = BlockScan { block, fragments: Vec::new(), damaged: Vec::new() };
+    let mut buf = vec![0u8; BLOCK_BYTES];
+    if let Err(err) = storage.read_at(block_offset(block), &mut buf) {
+        scan.damaged.push(Damage { block, offset: 0, reason: format!("read failed: {err}"), key_hint: None });
+        return scan;
+    }
+    let mut offset = BLOCK_HEADER_BYTES;
+    while offset + RECORD_HEADER_BYTES <= BLOCK_BYTES && !is_clean_end(&buf[offset..]) {
+        match decode_fragment(&buf[offset..]) {
+            Ok(header) => {
+                let key_end = offset + RECORD_HEADER_BYTES + usize::from(header.key_len);
+                let key = buf[offset + RECORD_HEADER_BYTES..key_end].to_vec();
+                scan.fragments.push(Fragment { offset: offset as u32, header, key });
+                offset += header.fragment_bytes();
+            }
+            Err(reason) => {
+                scan.damaged.push(Damage {
+                    block,
+                    offset: offset as u32,
+                    reason: reason.into(),
+                    key_hint: key_hint(&buf[offset..]),
+                });
+                if !resync {
+                    break;
+                }
+                offset = next_valid(&buf, offset + 1).unwrap_or(BLOCK_BYTES);
+            }
+        }
+    }
+    scan
+}
+
+/// The first offset at or after `from` where a fragment verifies.
+fn next_valid(buf: &[u8], from: usize) -> Option<usize> {
+    (from..=BLOCK_BYTES - RECORD_HEADER_BYTES).find(|&at| decode_fragment(&buf[at..]).is_ok())
+}
+
+/// The key a damaged record's header names, if its header still parses.
+fn key_hint(bytes: &[u8]) -> Option<Vec<u8>> {
+    let header = RecordHeader::decode_unverified(bytes).ok()?;
+    let end = RECORD_HEADER_BYTES + usize::from(header.key_len);
+    (header.key_len > 0 && end <= bytes.len()).then(|| bytes[RECORD_HEADER_BYTES..end].to_vec())
+}
+
+/// Joins FIRST/MIDDLE/LAST fragments into records; incomplete ones are damage.
+fn assemble(scans: &[BlockScan], damaged: &mut Vec<Damage>) -> Vec<Record> {
+    let first_fragment: HashMap<u32, &Fragment> = scans
+        .iter()
+        .filter_map(|s| s.fragments.first().filter(|f| f.offset as usize == BLOCK_HEADER_BYTES).map(|f| (s.block, f)))
+        .collect();
+    let mut records = Vec::new();
+    for scan in scans {
+        for fragment in &scan.fragments {
+            let header = fragment.header;
+            match header.kind {
+                FragmentKind::Full => records.push(Record {
+                    header,
+                    key: fragment.key.clone(),
+                    block: scan.block,
+                    offset: fragment.offset,
+                    extents: vec![(scan.block, header.fragment_bytes() as u32)],
+                }),
+                FragmentKind::First => match follow(&first_fragment, &header) {
+                    Some(mut rest) => {
+                        rest.insert(0, (scan.block, header.fragment_bytes() as u32));
+                        records.push(Record {
+                            header,
+                            key: fragment.key.clone(),
+                            block: scan.block,
+                            offset: fragment.offset,
+                            extents: rest,
+                        });
+                    }
+                    None => damaged.push(Damage {
+                        block: scan.block,
+                        offset: fragment.offset,
+                        reason: "large record is missing a fragment".into(),
+                        key_hint: Some(fragment.key.clone()),
+                    }),
+                },
+                FragmentKind::Middle | FragmentKind::Last => {}
+            }
+        }
+    }
+    records
+}
+
+fn follow(first_fragment: &HashMap<u32, &Fragment>, first: &RecordHeader) -> Option<Vec<(u32, u32)>> {
+    let mut extents = Vec::new();
+    let mut next = first.next_block;
+    let mut total = usize::from(first.fragment_len) - usize::from(first.key_len);
+    loop {
+        let fragment = first_fragment.get(&next)?;
+        let ok = fragment.header.lsn == first.lsn
+            && matches!(fragment.header.kind, FragmentKind::Middle | FragmentKind::Last);
+        if !ok || extents.len() > (first.value_len as usize / 4000) + 2 {
+            return None;
+        }
+        extents.push((next, fragment.header.fragment_bytes() as u32));
+        total += usize::from(fragment.header.fragment_len);
+        if fragment.header.kind == FragmentKind::Last {
+            return (total == first.value_len as usize).then_some(extents);
+        }
+        next = fragment.header.next_block;
+    }
+}
+
+/// Drops a batch with missing members when nothing newer follows it.
+fn drop_unfinished_batches(records: Vec<Record>, max_lsn: u64) -> Vec<Record> {
+    let mut present: HashMap<u64, u16> = HashMap::new();
+    for r in records.iter().filter(|r| r.header.batch_count > 1) {
+        *present.entry(r.header.lsn - u64::from(r.header.batch_index)).or_default() += 1;
+    }
+    records
+        .into_iter()
+        .filter(|r| {
+            let count = r.header.batch_count;
+            if count == 1 {
+                return true;
+            }
+            let first = r.header.lsn - u64::from(r.header.batch_index);
+            let complete = present.get(&first).copied().unwrap_or(0) >= count;
+            complete || first + u64::from(count) - 1 < max_lsn
+        })
+        .collect()
+}

@@ -1,0 +1,149 @@
+//! The real data file: positional writes, `fdatasync`, and reads through a
+//! read-only shared memory map.
+#![allow(unsafe_code)] // the one place: mapping the file, see SAFETY below
+
+use super::{Storage, check_range};
+use memmap2::{Mmap, MmapOptions};
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+/// How the file is locked while open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockMode {
+    /// Exclusive `flock`: the normal mode for a store that writes.
+    Exclusive,
+    /// No lock at all: read-only inspection of a file another process holds
+    /// (`kv-fsck --force`).
+    None,
+}
+
+/// A data file opened for the engine.
+#[derive(Debug)]
+pub struct FileStorage {
+    file: File,
+    map: Mmap,
+    len: u64,
+    path: PathBuf,
+}
+
+/// Why a file could not be opened, before any engine logic runs.
+#[derive(Debug)]
+pub enum OpenFileError {
+    Io(io::Error),
+    Locked { pid: Option<u32> },
+}
+
+impl FileStorage {
+    /// Opens an existing file. `writable = false` opens it read-only.
+    pub fn open(path: &Path, writable: bool, lock: LockMode) -> Result<Self, OpenFileError> {
+        let file = OpenOptions::new().read(true).write(writable).open(path).map_err(OpenFileError::Io)?;
+        if lock == LockMode::Exclusive {
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(TryLockError::WouldBlock) => {
+                    return Err(OpenFileError::Locked { pid: lock_holder_pid(&file) });
+                }
+                Err(TryLockError::Error(err)) => return Err(OpenFileError::Io(err)),
+            }
+        }
+        let len = file.metadata().map_err(OpenFileError::Io)?.len();
+        // SAFETY: the map is read-only and shared. Other writers are kept out
+        // by the exclusive flock (or, with LockMode::None, the caller only
+        // inspects and verifies every byte it reads by checksum). Our own
+        // writes go through pwrite on the same file, which the kernel keeps
+        // coherent with the map; readers copy bytes out and verify them by
+        // CRC, so a read that races a write is detected, never trusted. The
+        // file is never truncated while mapped (its size is fixed).
+        let map = unsafe { MmapOptions::new().len(len as usize).map(&file) }.map_err(OpenFileError::Io)?;
+        Ok(FileStorage { file, map, len, path: path.to_path_buf() })
+    }
+
+    /// Creates a new file of `len` bytes at `path`, with every block
+    /// allocated on the filesystem (so later writes cannot hit ENOSPC), and
+    /// returns it opened and locked. The caller formats it, syncs, and then
+    /// calls [`FileStorage::publish`] to move it into place.
+    pub fn create_temp(path: &Path, len: u64) -> Result<(Self, PathBuf), OpenFileError> {
+        let temp = temp_path(path);
+        let file = OpenOptions::new().read(true).write(true).create_new(true).open(&temp).map_err(OpenFileError::Io)?;
+        let result = (|| {
+            rustix::fs::fallocate(&file, rustix::fs::FallocateFlags::empty(), 0, len).map_err(io::Error::from)?;
+            drop(file);
+            FileStorage::open(&temp, true, LockMode::Exclusive).map_err(|err| match err {
+                OpenFileError::Io(err) => err,
+                OpenFileError::Locked { .. } => io::Error::other("new file is locked"),
+            })
+        })();
+        match result {
+            Ok(storage) => Ok((storage, temp)),
+            Err(err) => {
+                let _ = std::fs::remove_file(&temp);
+                Err(OpenFileError::Io(err))
+            }
+        }
+    }
+
+    /// Moves a formatted temp file to its final name, refusing to replace a
+    /// file that appeared there meanwhile, then syncs the directory so the
+    /// name itself is durable.
+    pub fn publish(&mut self, temp: &Path, path: &Path) -> io::Result<()> {
+        let cwd = rustix::fs::CWD;
+        rustix::fs::renameat_with(cwd, temp, cwd, path, rustix::fs::RenameFlags::NOREPLACE).map_err(io::Error::from)?;
+        self.path = path.to_path_buf();
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        // Durability: without this the rename (the file's name) may be lost in
+        // a power cut even though the contents were synced.
+        File::open(dir)?.sync_all()
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn temp_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".creating.{}", std::process::id()));
+    path.with_file_name(name)
+}
+
+/// The pid holding a lock on `file`, read from /proc/locks (Linux). flock
+/// itself cannot say who holds it.
+fn lock_holder_pid(file: &File) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = file.metadata().ok()?;
+    let inode = meta.ino();
+    let locks = std::fs::read_to_string("/proc/locks").ok()?;
+    // Line format: "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"
+    locks.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let pid = fields.get(4)?.parse::<u32>().ok()?;
+        let file_inode = fields.get(5)?.rsplit(':').next()?.parse::<u64>().ok()?;
+        (file_inode == inode).then_some(pid)
+    })
+}
+
+impl Storage for FileStorage {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        check_range(self.len, offset, buf.len())?;
+        let start = offset as usize;
+        buf.copy_from_slice(&self.map[start..start + buf.len()]);
+        Ok(())
+    }
+
+    fn write_at(&self, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        check_range(self.len, offset, bytes.len())?;
+        self.file.write_all_at(bytes, offset)
+    }
+
+    fn sync(&self) -> io::Result<()> {
+        // fdatasync: the file's size never changes, so data + the metadata
+        // needed to read it back is all we need.
+        self.file.sync_data()
+    }
+}

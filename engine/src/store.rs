@@ -1,0 +1,700 @@
+//! The public API: open/create, put, get, delete, exists, scan by prefix,
+//! atomic batches, TTLs, checkpoints, stats, close.
+//!
+//! Locks, always taken in this order: checkpoint -> log -> block table ->
+//! index shard. Readers take only an index shard (shared), then read the
+//! record through the storage's page cache without any lock.
+
+use crate::alloc::{BlockTable, BlockUse, Purpose};
+use crate::checkpoint::{self, CheckpointInfo, CheckpointState};
+use crate::clock::Clock;
+use crate::commit::{GroupCommit, Poison};
+use crate::error::{Error, Result};
+use crate::format::superblock::Superblock;
+use crate::format::{BLOCK_BYTES, COPY_OFFSETS, block_offset};
+use crate::index::{Index, key_hash};
+use crate::limits::{
+    BATCH_BYTES_MAX, BATCH_OPS_MAX, FILE_BYTES_MAX, FILE_BYTES_MIN, KEY_BYTES_MAX, RESERVE_BLOCKS_MIN, VALUE_BYTES_MAX,
+};
+use crate::log::{AppendError, LogWriter, Op};
+use crate::lookup::{self, Current};
+use crate::options::{Options, SyncPolicy};
+use crate::read::{read_fragment, read_value, record_extents};
+use crate::recovery::{self, RecoveryMode, RecoveryReport};
+use crate::storage::OpenFileError;
+use crate::storage::{FileStorage, LockMode, Storage};
+use parking_lot::{Condvar, Mutex};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// One operation of an atomic batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchOp {
+    Put { key: Vec<u8>, value: Vec<u8>, ttl: Option<Duration> },
+    Delete { key: Vec<u8> },
+}
+
+/// A key's time to live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyTtl {
+    Missing,
+    Persistent,
+    ExpiresInMs(u64),
+}
+
+/// Operation counters.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub puts: AtomicU64,
+    pub gets: AtomicU64,
+    pub deletes: AtomicU64,
+    pub batches: AtomicU64,
+    pub checkpoints: AtomicU64,
+    pub corrupt_reads: AtomicU64,
+    pub user_bytes: AtomicU64,
+}
+
+/// A point-in-time view of the store's numbers.
+#[derive(Debug, Clone)]
+pub struct Stats {
+    pub file_id: u64,
+    pub created_ms: u64,
+    pub keys: u64,
+    pub index_heap_bytes: u64,
+    pub block_count: u64,
+    pub blocks_free: u64,
+    pub blocks_pending_free: u64,
+    pub blocks_log: u64,
+    pub blocks_snapshot: u64,
+    pub blocks_reserved: u64,
+    pub live_bytes: u64,
+    /// Bytes of LOG blocks not referenced by the index (old versions,
+    /// tombstones, unused block tails).
+    pub dead_bytes: u64,
+    pub capacity_bytes: u64,
+    pub last_lsn: u64,
+    pub synced_lsn: u64,
+    pub syncs: u64,
+    pub checkpoints: u64,
+    pub checkpoint_id: u64,
+    pub puts: u64,
+    pub gets: u64,
+    pub deletes: u64,
+    pub batches: u64,
+    pub corrupt_reads: u64,
+    /// Key + value bytes callers asked to write.
+    pub user_bytes_written: u64,
+    /// Bytes the log wrote to the file for them.
+    pub log_bytes_written: u64,
+    pub poisoned: Option<String>,
+}
+
+/// Shared state behind a [`Store`].
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub storage: Arc<dyn Storage>,
+    pub path: PathBuf,
+    pub sync: SyncPolicy,
+    pub clock: Arc<dyn Clock>,
+    pub block_count: u32,
+    pub superblock: Superblock,
+    pub log: Mutex<LogWriter>,
+    pub table: Mutex<BlockTable>,
+    pub index: Index,
+    pub commit: GroupCommit,
+    pub poison: Poison,
+    pub ckpt: Mutex<CheckpointState>,
+    pub counters: Counters,
+    pub recovery: RecoveryReport,
+    pub read_only: bool,
+    checkpoint_interval: Option<Duration>,
+    checkpoint_log_bytes: u64,
+    stop: Mutex<bool>,
+    wake: Condvar,
+}
+
+/// An open store. Share it between threads with `Arc<Store>`; all methods
+/// take `&self`.
+#[derive(Debug)]
+pub struct Store {
+    inner: Arc<Inner>,
+    maintenance: Option<JoinHandle<()>>,
+    closed: bool,
+}
+
+impl Store {
+    /// Opens the data file at `path`, creating it when it does not exist and
+    /// `opts.create_bytes` is set. Takes an exclusive lock unless read-only.
+    pub fn open(path: impl AsRef<Path>, opts: Options) -> Result<Store> {
+        let path = path.as_ref();
+        if !opts.read_only && !path.exists() {
+            match opts.create_bytes {
+                Some(bytes) => create_file(path, bytes, &opts)?,
+                None => {
+                    return Err(Error::io(
+                        "open",
+                        std::io::Error::new(std::io::ErrorKind::NotFound, "no such data file"),
+                    ));
+                }
+            }
+        }
+        let lock = if opts.read_only { LockMode::None } else { LockMode::Exclusive };
+        let storage = FileStorage::open(path, !opts.read_only, lock).map_err(|err| match err {
+            OpenFileError::Locked { pid } => Error::Locked { path: path.to_path_buf(), pid },
+            OpenFileError::Io(err) => Error::io("open", err),
+        })?;
+        Store::open_storage(Arc::new(storage), path, opts)
+    }
+
+    /// Formats `storage` as a new, empty store (superblock + first checkpoint).
+    pub fn create_on(storage: Arc<dyn Storage>, opts: Options) -> Result<Store> {
+        validate_size(storage.len())?;
+        write_superblock(&*storage, &*opts.clock)?;
+        let recovery = opts.recovery;
+        let mut store =
+            Store::open_storage(storage, Path::new("<new>"), Options { recovery: RecoveryMode::TolerateTail, ..opts })?;
+        if let Some(inner) = Arc::get_mut(&mut store.inner) {
+            inner.recovery.mode = recovery;
+        }
+        Ok(store)
+    }
+
+    /// Opens a store on any [`Storage`] (the simulated disk in tests).
+    pub fn open_storage(storage: Arc<dyn Storage>, path: &Path, opts: Options) -> Result<Store> {
+        let writable = !opts.read_only;
+        let recovered = recovery::recover(&*storage, path, opts.recovery, writable)?;
+        let last_lsn = recovered.log.last_lsn();
+        let wants_checkpoint = recovered.wants_checkpoint;
+        tracing::info!(path = %path.display(), "recovered {}", recovered.report);
+        let inner = Arc::new(Inner {
+            block_count: recovered.superblock.block_count as u32,
+            superblock: recovered.superblock,
+            storage,
+            path: path.to_path_buf(),
+            sync: opts.sync,
+            clock: opts.clock.clone(),
+            log: Mutex::new(recovered.log),
+            table: Mutex::new(recovered.table),
+            index: recovered.index,
+            commit: GroupCommit::new(last_lsn),
+            poison: Poison::default(),
+            ckpt: Mutex::new(recovered.ckpt),
+            counters: Counters::default(),
+            recovery: recovered.report,
+            read_only: opts.read_only,
+            checkpoint_interval: opts.checkpoint_interval,
+            checkpoint_log_bytes: opts.checkpoint_log_bytes,
+            stop: Mutex::new(false),
+            wake: Condvar::new(),
+        });
+        inner.update_reserve(&mut inner.table.lock());
+        if writable && wants_checkpoint {
+            match checkpoint::write_checkpoint(&inner) {
+                Ok(_) => {}
+                Err(err @ Error::NoSpace { .. }) => tracing::warn!("no checkpoint after recovery: {err}"),
+                Err(err) => return Err(err),
+            }
+        }
+        let maintenance = (opts.background && writable).then(|| {
+            let inner = inner.clone();
+            std::thread::Builder::new()
+                .name("blockkv-maintenance".into())
+                .spawn(move || maintenance(&inner))
+                .expect("spawn maintenance thread")
+        });
+        Ok(Store { inner, maintenance, closed: false })
+    }
+
+    /// Stores `value` under `key`, replacing any previous value.
+    pub fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.put_with_ttl(key, value, None)
+    }
+
+    /// Stores `value` under `key`; with `ttl` the key disappears after it.
+    pub fn put_with_ttl(&self, key: &[u8], value: &[u8], ttl: Option<Duration>) -> Result<()> {
+        check_key(key)?;
+        check_value(value)?;
+        let expires_ms = self.expiry(ttl)?;
+        self.inner.counters.puts.fetch_add(1, Ordering::Relaxed);
+        let op = Op { key, value, tombstone: false, expires_ms };
+        self.write(&[op], Purpose::User)
+    }
+
+    /// The value of `key`, or None if absent or expired. Never returns bytes
+    /// that failed their checksum: those give `Error::Corrupt`.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        check_key(key)?;
+        self.inner.counters.gets.fetch_add(1, Ordering::Relaxed);
+        match self.current_live(key)? {
+            Some(current) => read_value(&*self.inner.storage, current.first).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// True if `key` holds a value that has not expired.
+    pub fn exists(&self, key: &[u8]) -> Result<bool> {
+        check_key(key)?;
+        Ok(self.current_live(key)?.is_some())
+    }
+
+    /// Deletes `key`; true if it held a live value.
+    pub fn delete(&self, key: &[u8]) -> Result<bool> {
+        check_key(key)?;
+        self.inner.writable()?;
+        self.inner.counters.deletes.fetch_add(1, Ordering::Relaxed);
+        let mut log = self.inner.log.lock();
+        let found = lookup::find(&*self.inner.storage, &self.inner.index, key, key_hash(key));
+        let live = found.current.as_ref().is_some_and(|c| !self.expired(c));
+        // An unreadable candidate may be this key: write the tombstone anyway
+        // so no recovery path can bring an older version back.
+        if found.current.is_none() && found.unreadable.is_none() {
+            return Ok(false);
+        }
+        let op = Op { key, value: &[], tombstone: true, expires_ms: 0 };
+        let lsn = self.inner.append_locked(&mut log, &[op], Purpose::Delete)?;
+        drop(log);
+        self.inner.wait_durable(lsn)?;
+        Ok(live)
+    }
+
+    /// Applies every operation or none, even across a crash.
+    pub fn write_batch(&self, ops: &[BatchOp]) -> Result<()> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        if ops.len() > BATCH_OPS_MAX {
+            return Err(Error::TooLarge { what: "batch", actual: ops.len() as u64, limit: BATCH_OPS_MAX as u64 });
+        }
+        let mut total = 0usize;
+        let mut encoded = Vec::with_capacity(ops.len());
+        for op in ops {
+            encoded.push(match op {
+                BatchOp::Put { key, value, ttl } => {
+                    check_key(key)?;
+                    check_value(value)?;
+                    total += key.len() + value.len();
+                    Op { key, value, tombstone: false, expires_ms: self.expiry(*ttl)? }
+                }
+                BatchOp::Delete { key } => {
+                    check_key(key)?;
+                    total += key.len();
+                    Op { key, value: &[], tombstone: true, expires_ms: 0 }
+                }
+            });
+        }
+        if total > BATCH_BYTES_MAX {
+            return Err(Error::TooLarge { what: "batch", actual: total as u64, limit: BATCH_BYTES_MAX as u64 });
+        }
+        self.inner.counters.batches.fetch_add(1, Ordering::Relaxed);
+        self.write(&encoded, Purpose::User)
+    }
+
+    /// The time to live of `key`.
+    pub fn ttl(&self, key: &[u8]) -> Result<KeyTtl> {
+        check_key(key)?;
+        Ok(match self.current_live(key)? {
+            None => KeyTtl::Missing,
+            Some(c) if c.first.header.expires_ms == 0 => KeyTtl::Persistent,
+            Some(c) => KeyTtl::ExpiresInMs(c.first.header.expires_ms.saturating_sub(self.inner.clock.now_ms())),
+        })
+    }
+
+    /// Sets (Some) or removes (None) the TTL of an existing key by rewriting
+    /// its record; false if the key is absent.
+    pub fn expire(&self, key: &[u8], ttl: Option<Duration>) -> Result<bool> {
+        check_key(key)?;
+        self.inner.writable()?;
+        let expires_ms = self.expiry(ttl)?;
+        let mut log = self.inner.log.lock();
+        let found = lookup::find(&*self.inner.storage, &self.inner.index, key, key_hash(key)).for_read()?;
+        let Some(current) = found.filter(|c| !self.expired(c)) else {
+            return Ok(false);
+        };
+        let value = read_value(&*self.inner.storage, current.first)?;
+        let op = Op { key, value: &value, tombstone: false, expires_ms };
+        let lsn = self.inner.append_locked(&mut log, &[op], Purpose::User)?;
+        drop(log);
+        self.inner.wait_durable(lsn)?;
+        Ok(true)
+    }
+
+    /// Keys starting with `prefix`, sorted, after `start_after` if given, at
+    /// most `limit` of them. Reads every record's key: O(keys in the store).
+    /// Records that fail their checksum are skipped and counted in
+    /// `Stats::corrupt_reads` (their key cannot be known).
+    pub fn scan(&self, prefix: &[u8], start_after: Option<&[u8]>, limit: usize) -> Result<Vec<Vec<u8>>> {
+        let now = self.inner.clock.now_ms();
+        let mut keys = Vec::new();
+        for entry in self.inner.index.entries() {
+            match read_fragment(&*self.inner.storage, entry.block, entry.offset()) {
+                Ok(first) if first.header.lsn == entry.lsn() => {
+                    let expired = first.header.expires_ms != 0 && first.header.expires_ms <= now;
+                    let key = first.key();
+                    if !expired && key.starts_with(prefix) && start_after.is_none_or(|after| key > after) {
+                        keys.push(key.to_vec());
+                    }
+                }
+                Ok(_) | Err(_) => {
+                    self.inner.counters.corrupt_reads.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        keys.sort_unstable();
+        keys.truncate(limit);
+        Ok(keys)
+    }
+
+    /// Writes a checkpoint now.
+    pub fn checkpoint(&self) -> Result<CheckpointInfo> {
+        checkpoint::write_checkpoint(&self.inner)
+    }
+
+    /// Makes every write so far durable.
+    pub fn sync(&self) -> Result<()> {
+        self.inner.writable()?;
+        self.inner.commit.sync_now(&*self.inner.storage, &self.inner.poison)
+    }
+
+    /// The data file's path ("<new>" or the caller's name for other storage).
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// What recovery found when this store was opened.
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.inner.recovery
+    }
+
+    /// The store's numbers now.
+    pub fn stats(&self) -> Stats {
+        let inner = &self.inner;
+        let (last_lsn, log_bytes) = {
+            let log = inner.log.lock();
+            (log.last_lsn(), log.bytes_written)
+        };
+        let table = inner.table.lock();
+        let mut blocks_log = 0;
+        let mut blocks_snapshot = 0;
+        for block in 0..table.block_count() {
+            match table.use_of(block) {
+                BlockUse::Log { .. } => blocks_log += 1,
+                BlockUse::Snapshot => blocks_snapshot += 1,
+                BlockUse::Free | BlockUse::Meta => {}
+            }
+        }
+        let live_bytes = table.live_total();
+        let counters = &inner.counters;
+        Stats {
+            file_id: inner.superblock.file_id,
+            created_ms: inner.superblock.created_ms,
+            keys: inner.index.len(),
+            index_heap_bytes: inner.index.heap_bytes(),
+            block_count: u64::from(inner.block_count),
+            blocks_free: table.free_count(),
+            blocks_pending_free: table.pending_count(),
+            blocks_log,
+            blocks_snapshot,
+            blocks_reserved: table.reserve_blocks(),
+            live_bytes,
+            dead_bytes: (blocks_log * BLOCK_BYTES as u64).saturating_sub(live_bytes),
+            capacity_bytes: u64::from(inner.block_count) * BLOCK_BYTES as u64,
+            last_lsn,
+            synced_lsn: inner.commit.synced_lsn(),
+            syncs: inner.commit.sync_count.load(Ordering::Relaxed),
+            checkpoints: counters.checkpoints.load(Ordering::Relaxed),
+            checkpoint_id: inner.ckpt.lock().id,
+            puts: counters.puts.load(Ordering::Relaxed),
+            gets: counters.gets.load(Ordering::Relaxed),
+            deletes: counters.deletes.load(Ordering::Relaxed),
+            batches: counters.batches.load(Ordering::Relaxed),
+            corrupt_reads: counters.corrupt_reads.load(Ordering::Relaxed),
+            user_bytes_written: counters.user_bytes.load(Ordering::Relaxed),
+            log_bytes_written: log_bytes,
+            poisoned: inner.poison.check().err().map(|e| e.to_string()),
+        }
+    }
+
+    /// Stops background work and, unless read-only or poisoned, writes a final
+    /// checkpoint (which also syncs).
+    pub fn close(mut self) -> Result<()> {
+        self.shutdown()
+    }
+
+    /// Drops the store as a killed process would: no checkpoint, no sync.
+    /// For crash tests; the file is left exactly as the writes made it.
+    #[doc(hidden)]
+    pub fn abandon(mut self) {
+        self.closed = true;
+        *self.inner.stop.lock() = true;
+        self.inner.wake.notify_all();
+        if let Some(handle) = self.maintenance.take() {
+            let _ = handle.join();
+        }
+    }
+
+    fn shutdown(&mut self) -> Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        self.closed = true;
+        *self.inner.stop.lock() = true;
+        self.inner.wake.notify_all();
+        if let Some(handle) = self.maintenance.take() {
+            let _ = handle.join();
+        }
+        if self.inner.read_only || self.inner.poison.is_set() {
+            return Ok(());
+        }
+        checkpoint::write_checkpoint(&self.inner).map(|_| ())
+    }
+
+    fn write(&self, ops: &[Op<'_>], purpose: Purpose) -> Result<()> {
+        self.inner.writable()?;
+        let mut log = self.inner.log.lock();
+        let lsn = self.inner.append_locked(&mut log, ops, purpose)?;
+        drop(log);
+        let user_bytes: usize = ops.iter().map(|op| op.key.len() + op.value.len()).sum();
+        self.inner.counters.user_bytes.fetch_add(user_bytes as u64, Ordering::Relaxed);
+        self.inner.wait_durable(lsn)
+    }
+
+    fn current_live(&self, key: &[u8]) -> Result<Option<Current>> {
+        let current = self.inner.find_for_read(key)?;
+        Ok(current.filter(|c| !self.expired(c)))
+    }
+
+    fn expired(&self, current: &Current) -> bool {
+        let expires = current.first.header.expires_ms;
+        expires != 0 && expires <= self.inner.clock.now_ms()
+    }
+
+    fn expiry(&self, ttl: Option<Duration>) -> Result<u64> {
+        match ttl {
+            None => Ok(0),
+            Some(ttl) if ttl.is_zero() => Err(Error::InvalidArgument("ttl must be positive".into())),
+            Some(ttl) => Ok(self.inner.clock.now_ms().saturating_add(ttl.as_millis() as u64)),
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Err(err) = self.shutdown() {
+            tracing::error!("closing the store failed: {err}");
+        }
+    }
+}
+
+impl Inner {
+    fn writable(&self) -> Result<()> {
+        if self.read_only {
+            return Err(Error::ReadOnly);
+        }
+        self.poison.check()
+    }
+
+    /// Appends `ops` and updates the index; the caller holds the log lock.
+    /// Returns the LSN of the last record.
+    fn append_locked(&self, log: &mut LogWriter, ops: &[Op<'_>], purpose: Purpose) -> Result<u64> {
+        self.poison.check()?;
+        let mut table = self.table.lock();
+        let placed = match log.append(&*self.storage, &mut table, ops, purpose) {
+            Ok(placed) => placed,
+            Err(AppendError::NoSpace { blocks_wanted }) => {
+                return Err(Error::NoSpace {
+                    needed_blocks: blocks_wanted,
+                    free_blocks: table.free_count(),
+                    reserved_blocks: table.reserve_blocks(),
+                    live_bytes: table.live_total(),
+                    capacity_bytes: u64::from(self.block_count) * BLOCK_BYTES as u64,
+                });
+            }
+            Err(AppendError::Io(err)) => {
+                self.poison.set(format!("log write failed: {err}"));
+                return Err(Error::io("log write", err));
+            }
+        };
+        for (op, placed) in ops.iter().zip(&placed) {
+            let hash = key_hash(op.key);
+            let current = lookup::find(&*self.storage, &self.index, op.key, hash).current;
+            if let Some(current) = &current {
+                if let Ok(extents) = record_extents(&*self.storage, current.entry.block, &current.first) {
+                    for (block, bytes) in extents {
+                        table.sub_live(block, bytes);
+                    }
+                }
+            }
+            let old = current.map(|c| c.entry);
+            if op.tombstone {
+                if let Some(old) = old {
+                    self.index.remove(old);
+                }
+            } else {
+                for &(block, bytes) in &placed.extents {
+                    table.add_live(block, bytes);
+                }
+                let entry = crate::format::snapshot::IndexEntry::new(hash, placed.block, placed.offset, placed.lsn);
+                self.index.replace(old, entry);
+            }
+        }
+        self.update_reserve(&mut table);
+        let last = placed.last().map_or(log.last_lsn(), |p| p.lsn);
+        self.commit.written_lsn.store(last, Ordering::Release);
+        Ok(last)
+    }
+
+    /// Keeps room for the next checkpoint's snapshot (sized for every block
+    /// in use and one more key) plus a margin that deletes may use.
+    fn update_reserve(&self, table: &mut BlockTable) {
+        let blocks = u64::from(self.block_count);
+        let snapshot = checkpoint::snapshot_blocks(blocks, blocks, self.index.len() + 1);
+        table.set_reserve_blocks(snapshot, RESERVE_BLOCKS_MIN);
+    }
+
+    fn wait_durable(&self, lsn: u64) -> Result<()> {
+        match self.sync {
+            SyncPolicy::Always => self.commit.wait_durable(lsn, &*self.storage, &self.poison),
+            SyncPolicy::Periodic(_) | SyncPolicy::None => Ok(()),
+        }
+    }
+
+    /// Lookup for readers, retried when a concurrent write changed the
+    /// candidates between reading the index and reading the record.
+    fn find_for_read(&self, key: &[u8]) -> Result<Option<Current>> {
+        let hash = key_hash(key);
+        let mut attempt = 0;
+        loop {
+            match lookup::find(&*self.storage, &self.index, key, hash).for_read() {
+                Err(err @ Error::Corrupt { .. }) => {
+                    attempt += 1;
+                    if attempt >= 3 {
+                        self.counters.corrupt_reads.fetch_add(1, Ordering::Relaxed);
+                        return Err(err);
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn checkpoint_due(&self) -> bool {
+        let written = self.log.lock().bytes_written;
+        let (at_bytes, at_time) = {
+            let ckpt = self.ckpt.lock();
+            (ckpt.log_bytes_at, ckpt.at)
+        };
+        let since = written.saturating_sub(at_bytes);
+        let snapshot_bytes = self.index.len() * crate::format::snapshot::INDEX_ENTRY_BYTES as u64;
+        since >= self.checkpoint_log_bytes.max(snapshot_bytes)
+            || (since > 0 && self.checkpoint_interval.is_some_and(|every| at_time.elapsed() >= every))
+    }
+}
+
+/// Background work: periodic sync and checkpoints.
+fn maintenance(inner: &Inner) {
+    let tick = match inner.sync {
+        SyncPolicy::Periodic(every) => every.min(Duration::from_millis(100)),
+        _ => Duration::from_millis(100),
+    };
+    let mut last_sync = Instant::now();
+    loop {
+        {
+            let mut stop = inner.stop.lock();
+            if !*stop {
+                inner.wake.wait_for(&mut stop, tick);
+            }
+            if *stop {
+                return;
+            }
+        }
+        if inner.poison.is_set() {
+            continue;
+        }
+        if let SyncPolicy::Periodic(every) = inner.sync {
+            let behind = inner.commit.written_lsn.load(Ordering::Acquire) > inner.commit.synced_lsn();
+            if behind && last_sync.elapsed() >= every {
+                last_sync = Instant::now();
+                if let Err(err) = inner.commit.sync_now(&*inner.storage, &inner.poison) {
+                    tracing::error!("periodic sync failed: {err}");
+                }
+            }
+        }
+        if inner.checkpoint_due() {
+            if let Err(err) = checkpoint::write_checkpoint(inner) {
+                tracing::warn!("periodic checkpoint failed: {err}");
+            }
+        }
+    }
+}
+
+fn check_key(key: &[u8]) -> Result<()> {
+    if key.len() > KEY_BYTES_MAX {
+        return Err(Error::TooLarge { what: "key", actual: key.len() as u64, limit: KEY_BYTES_MAX as u64 });
+    }
+    Ok(())
+}
+
+fn check_value(value: &[u8]) -> Result<()> {
+    if value.len() > VALUE_BYTES_MAX {
+        return Err(Error::TooLarge { what: "value", actual: value.len() as u64, limit: VALUE_BYTES_MAX as u64 });
+    }
+    Ok(())
+}
+
+fn validate_size(bytes: u64) -> Result<()> {
+    if !(FILE_BYTES_MIN..=FILE_BYTES_MAX).contains(&bytes) || bytes % BLOCK_BYTES as u64 != 0 {
+        return Err(Error::InvalidArgument(format!(
+            "file size {bytes} must be a multiple of {BLOCK_BYTES} between {FILE_BYTES_MIN} and {FILE_BYTES_MAX} bytes"
+        )));
+    }
+    Ok(())
+}
+
+fn write_superblock(storage: &dyn Storage, clock: &dyn Clock) -> Result<()> {
+    let superblock = Superblock {
+        block_count: storage.len() / BLOCK_BYTES as u64,
+        created_ms: clock.now_ms(),
+        file_id: rand::random(),
+    };
+    let encoded = superblock.encode();
+    let mut block = vec![0u8; BLOCK_BYTES];
+    for at in COPY_OFFSETS {
+        block[at..at + encoded.len()].copy_from_slice(&encoded);
+    }
+    let io = |e| Error::io("write superblock", e);
+    storage.write_at(block_offset(0), &block).map_err(io)?;
+    // Durability: the superblock must be on disk before a checkpoint can
+    // name this file's blocks.
+    storage.sync().map_err(io)
+}
+
+/// Creates a new data file: formatted and checkpointed under a temporary
+/// name, then renamed into place, so a crash never leaves a half-made file
+/// under the real name.
+fn create_file(path: &Path, bytes: u64, opts: &Options) -> Result<()> {
+    validate_size(bytes)?;
+    let (storage, temp) = FileStorage::create_temp(path, bytes).map_err(|err| match err {
+        OpenFileError::Io(err) => Error::io("create data file", err),
+        OpenFileError::Locked { pid } => Error::Locked { path: path.to_path_buf(), pid },
+    })?;
+    let storage = Arc::new(storage);
+    let made = Store::create_on(storage.clone(), Options { background: false, read_only: false, ..opts.clone() })
+        .and_then(|store| store.close());
+    let published = made.and_then(|()| {
+        let mut storage =
+            Arc::try_unwrap(storage).map_err(|_| Error::InvalidArgument("storage still shared".into()))?;
+        match storage.publish(&temp, path) {
+            Ok(()) => Ok(()),
+            // Another process created the file first: use theirs.
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            Err(err) => Err(Error::io("publish data file", err)),
+        }
+    });
+    if published.is_err() || temp.exists() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    published
+}
