@@ -175,6 +175,7 @@ fn write_durably(inner: &Inner, header: &SlotHeader, chain: &[u32], payload: &[u
         buf.fill(0);
         BlockHeader {
             kind: BlockKind::Snapshot,
+            prev_used: 0,
             seq: seq as u32,
             generation: header.checkpoint_id,
             next_block: chain.get(seq + 1).copied().unwrap_or(0),

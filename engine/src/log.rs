@@ -182,7 +182,10 @@ impl LogWriter {
         self.next_gen += 1;
         table.set_use(block, BlockUse::Log { generation });
         let mut buf = vec![0u8; BLOCK_BYTES].into_boxed_slice();
-        BlockHeader::log(generation).encode_into(&mut buf);
+        // The previous block is sealed now: record where it ends, so replay
+        // can tell its zero tail from appends that were lost.
+        let prev_used = self.active.as_ref().map_or(0, |a| a.used as u16);
+        BlockHeader::log(generation, prev_used).encode_into(&mut buf);
         let fresh = Active { block, generation, buf, used: BLOCK_HEADER_BYTES, written: 0 };
         if let Some(old) = self.active.replace(fresh) {
             plan.sealed.push(old);

@@ -5,7 +5,9 @@
 //!   0     4   crc            masked CRC32C of bytes 4..32
 //!   4     4   magic          "BKBL"
 //!   8     1   kind           1 = LOG (records follow), 2 = SNAPSHOT (checkpoint payload)
-//!   9     3   reserved       zero
+//!   9     1   reserved       zero
+//!  10     2   prev_used      LOG: bytes the previous LOG block (generation - 1) held
+//!                            when this block was opened, 0 = none; SNAPSHOT: 0
 //!  12     4   seq            SNAPSHOT: position in its chain (0, 1, ..); LOG: 0
 //!  16     8   generation            LOG: write generation, +1 per block opened, never reused
 //!                            while the block's records can be replayed;
@@ -16,7 +18,10 @@
 //!
 //! A LOG block's records start at byte 32 and end where the remaining bytes
 //! are all zero: a block is written whole (header + zeros) when it is opened,
-//! and later appends write only their own bytes.
+//! and later appends write only their own bytes. Zeros alone cannot tell a
+//! sealed block from one whose last appends never reached the disk, so the
+//! next block's `prev_used` says where the previous one really ended; replay
+//! moves on only when the two agree.
 
 use super::{BLOCK_BYTES, get_u32, get_u64, masked_crc, put_u32, put_u64};
 
@@ -52,6 +57,7 @@ impl BlockKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BlockHeader {
     pub kind: BlockKind,
+    pub prev_used: u16,
     pub seq: u32,
     pub generation: u64,
     pub next_block: u32,
@@ -59,14 +65,15 @@ pub struct BlockHeader {
 }
 
 impl BlockHeader {
-    pub fn log(generation: u64) -> Self {
-        BlockHeader { kind: BlockKind::Log, seq: 0, generation, next_block: 0, payload_bytes: 0 }
+    pub fn log(generation: u64, prev_used: u16) -> Self {
+        BlockHeader { kind: BlockKind::Log, prev_used, seq: 0, generation, next_block: 0, payload_bytes: 0 }
     }
 
     pub fn encode_into(&self, out: &mut [u8]) {
         out[..BLOCK_HEADER_BYTES].fill(0);
         put_u32(out, 4, BLOCK_MAGIC);
         out[8] = self.kind.code();
+        out[10..12].copy_from_slice(&self.prev_used.to_le_bytes());
         put_u32(out, 12, self.seq);
         put_u64(out, 16, self.generation);
         put_u32(out, 24, self.next_block);
@@ -86,8 +93,12 @@ impl BlockHeader {
             return Err("bad block magic");
         }
         let kind = BlockKind::from_code(bytes[8]).ok_or("unknown block kind")?;
+        if bytes[9] != 0 {
+            return Err("reserved block header byte is not zero");
+        }
         let header = BlockHeader {
             kind,
+            prev_used: u16::from_le_bytes([bytes[10], bytes[11]]),
             seq: get_u32(bytes, 12),
             generation: get_u64(bytes, 16),
             next_block: get_u32(bytes, 24),
@@ -96,7 +107,7 @@ impl BlockHeader {
         if header.generation == 0 {
             return Err("block generation is zero");
         }
-        if header.payload_bytes as usize > BLOCK_BYTES - BLOCK_HEADER_BYTES {
+        if header.payload_bytes as usize > BLOCK_BYTES - BLOCK_HEADER_BYTES || usize::from(header.prev_used) > BLOCK_BYTES {
             return Err("block payload length out of range");
         }
         Ok(header)
@@ -110,7 +121,7 @@ mod tests {
     #[test]
     fn block_header_round_trips() {
         let header =
-            BlockHeader { kind: BlockKind::Snapshot, seq: 3, generation: 8, next_block: 99, payload_bytes: 4000 };
+            BlockHeader { kind: BlockKind::Snapshot, prev_used: 0, seq: 3, generation: 8, next_block: 99, payload_bytes: 4000 };
         let mut bytes = [0u8; BLOCK_HEADER_BYTES];
         header.encode_into(&mut bytes);
         assert_eq!(BlockHeader::decode(&bytes), Ok(header));
@@ -124,7 +135,7 @@ mod tests {
     #[test]
     fn every_single_bit_flip_in_a_block_header_is_detected() {
         let mut bytes = [0u8; BLOCK_HEADER_BYTES];
-        BlockHeader::log(42).encode_into(&mut bytes);
+        BlockHeader::log(42, 4000).encode_into(&mut bytes);
         for bit in 0..BLOCK_HEADER_BYTES * 8 {
             let mut flipped = bytes;
             flipped[bit / 8] ^= 1 << (bit % 8);

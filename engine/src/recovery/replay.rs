@@ -101,6 +101,18 @@ pub fn replay(
             cut = Some(Cut { tail, at, reason: format!("block of generation {expected} is missing") });
             break;
         }
+        let header = headers[block as usize].expect("chain holds only blocks with valid headers");
+        if let Some((prev_block, _, used)) = tail.filter(|_| blocks_replayed > 0) {
+            if usize::from(header.prev_used) != used {
+                let reason = format!(
+                    "block of generation {} ends at byte {used}, but the next block says it held {} (lost appends)",
+                    generation - 1,
+                    header.prev_used
+                );
+                cut = Some(Cut { tail, at: (prev_block, used as u32), reason });
+                break;
+            }
+        }
         if storage.read_at(block_offset(block), &mut buf).is_err() {
             cut = Some(Cut { tail, at: (block, 0), reason: "block could not be read".into() });
             break;
