@@ -6,7 +6,7 @@
 
 use crate::alloc::{BlockTable, BlockUse, Purpose};
 use crate::format::block::BlockHeader;
-use crate::format::record::{FLAG_TOMBSTONE, FragmentKind, RECORD_HEADER_BYTES, RecordHeader};
+use crate::format::record::{FLAG_TOMBSTONE, FragmentKind, RECORD_HEADER_BYTES, RecordHeader, SEAL_BYTES};
 use crate::format::{BLOCK_BYTES, BLOCK_HEADER_BYTES, block_offset};
 use crate::storage::Storage;
 use std::io;
@@ -130,8 +130,9 @@ impl LogWriter {
             value_len: op.value.len() as u32,
             next_block: 0,
         };
-        if total <= room || total <= BLOCK_BYTES - BLOCK_HEADER_BYTES {
-            if total > room {
+        // A FULL record must leave room for the SEAL that will end its block.
+        if total + SEAL_BYTES <= room || total + SEAL_BYTES <= BLOCK_BYTES - BLOCK_HEADER_BYTES {
+            if total + SEAL_BYTES > room {
                 self.open_block(table, plan, None, purpose)?;
             }
             header.fragment_len = (op.key.len() + op.value.len()) as u16;
@@ -143,7 +144,9 @@ impl LogWriter {
             self.open_block(table, plan, None, purpose)?;
         }
         let room = BLOCK_BYTES - self.active.as_ref().map_or(BLOCK_BYTES, |a| a.used);
-        let mut value_at = room - RECORD_HEADER_BYTES - op.key.len();
+        // FIRST takes what the block has left, but never the whole value: a
+        // record just too big for the seal's room still ends in a LAST.
+        let mut value_at = (room - RECORD_HEADER_BYTES - op.key.len()).min(op.value.len() - 1);
         let mut next = allocate(table, plan, purpose)?;
         header.kind = FragmentKind::First;
         header.fragment_len = (op.key.len() + value_at) as u16;
@@ -153,7 +156,12 @@ impl LogWriter {
         header.key_len = 0;
         while value_at < op.value.len() {
             self.open_block(table, plan, Some(next), purpose)?;
-            let chunk = (op.value.len() - value_at).min(BLOCK_BYTES - BLOCK_HEADER_BYTES - RECORD_HEADER_BYTES);
+            // MIDDLE fragments fill their block (they link onward); the LAST
+            // one leaves room for the SEAL that may follow it.
+            let remaining = op.value.len() - value_at;
+            let fragment_max = BLOCK_BYTES - BLOCK_HEADER_BYTES - RECORD_HEADER_BYTES;
+            let chunk =
+                if remaining <= fragment_max - SEAL_BYTES { remaining } else { fragment_max.min(remaining - 1) };
             let last = value_at + chunk == op.value.len();
             header.kind = if last { FragmentKind::Last } else { FragmentKind::Middle };
             header.fragment_len = chunk as u16;
@@ -174,10 +182,13 @@ impl LogWriter {
         block: Option<u32>,
         purpose: Purpose,
     ) -> Result<(), u64> {
-        let block = match block {
-            Some(block) => block,
-            None => allocate(table, plan, purpose)?,
+        let (block, linked) = match block {
+            Some(block) => (block, true),
+            None => (allocate(table, plan, purpose)?, false),
         };
+        if !linked {
+            self.seal(block);
+        }
         let generation = self.next_gen;
         self.next_gen += 1;
         table.set_use(block, BlockUse::Log { generation });
@@ -191,6 +202,30 @@ impl LogWriter {
             plan.sealed.push(old);
         }
         Ok(())
+    }
+
+    /// Ends the active block with a SEAL naming `next`. Room for it was kept
+    /// by every FULL record placed there; a block ending in a FIRST or
+    /// MIDDLE fragment is linked by that fragment instead.
+    fn seal(&mut self, next: u32) {
+        let lsn = self.next_lsn - 1;
+        let Some(active) = self.active.as_mut() else { return };
+        let header = RecordHeader {
+            kind: FragmentKind::Seal,
+            flags: 0,
+            key_len: 0,
+            fragment_len: 0,
+            batch_index: 0,
+            batch_count: 1,
+            lsn: lsn.max(1),
+            expires_ms: 0,
+            value_len: 0,
+            next_block: next,
+        };
+        debug_assert!(active.used + SEAL_BYTES <= BLOCK_BYTES, "room for the seal is always kept");
+        let end = active.used + SEAL_BYTES;
+        header.encode_into(&[], &mut active.buf[active.used..end]);
+        active.used = end;
     }
 
     fn write_fragment(&mut self, header: &RecordHeader, parts: &[&[u8]]) -> (u32, u32) {

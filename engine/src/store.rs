@@ -347,6 +347,28 @@ impl Store {
         Ok(keys)
     }
 
+    /// Where the current record of `key` lives: (byte offset in the file,
+    /// bytes) of each fragment; None if the key has no record. For kv-fsck,
+    /// corruption tests and the curious.
+    pub fn locate(&self, key: &[u8]) -> Result<Option<Vec<(u64, u32)>>> {
+        check_key(key)?;
+        let Some(current) = self.inner.find_for_read(key)? else {
+            return Ok(None);
+        };
+        let block = current.entry.block;
+        let extents = record_extents(&*self.inner.storage, block, &current.first)?;
+        let first_offset = block_offset(block) + u64::from(current.entry.offset());
+        let ranges = extents
+            .into_iter()
+            .enumerate()
+            .map(|(i, (b, bytes))| {
+                let at = if i == 0 { first_offset } else { block_offset(b) + crate::format::BLOCK_HEADER_BYTES as u64 };
+                (at, bytes)
+            })
+            .collect();
+        Ok(Some(ranges))
+    }
+
     /// Writes a checkpoint now.
     pub fn checkpoint(&self) -> Result<CheckpointInfo> {
         checkpoint::write_checkpoint(&self.inner)

@@ -188,17 +188,22 @@ fn short(step: &Step) -> String {
     match step {
         Step::Put(key, v) => format!("put {}={}B", k(key), v.len()),
         Step::Delete(key) => format!("delete {}", k(key)),
-        Step::Batch(ops) => format!("batch [{}]", ops.iter().map(|op| match op {
-            BatchOp::Put { key, value, .. } => format!("put {}={}B", k(key), value.len()),
-            BatchOp::Delete { key } => format!("delete {}", k(key)),
-        }).collect::<Vec<_>>().join(", ")),
+        Step::Batch(ops) => format!(
+            "batch [{}]",
+            ops.iter()
+                .map(|op| match op {
+                    BatchOp::Put { key, value, .. } => format!("put {}={}B", k(key), value.len()),
+                    BatchOp::Delete { key } => format!("delete {}", k(key)),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         Step::Checkpoint => "checkpoint".into(),
     }
 }
 
 fn describe(state: &State) -> String {
-    let keys: Vec<String> =
-        state.iter().map(|(k, v)| format!("{}={}B", String::from_utf8_lossy(k), v.len())).collect();
+    let keys: Vec<String> = state.iter().map(|(k, v)| format!("{}={}B", String::from_utf8_lossy(k), v.len())).collect();
     format!("{{{}}}", keys.join(" "))
 }
 

@@ -107,7 +107,9 @@ impl BlockHeader {
         if header.generation == 0 {
             return Err("block generation is zero");
         }
-        if header.payload_bytes as usize > BLOCK_BYTES - BLOCK_HEADER_BYTES || usize::from(header.prev_used) > BLOCK_BYTES {
+        if header.payload_bytes as usize > BLOCK_BYTES - BLOCK_HEADER_BYTES
+            || usize::from(header.prev_used) > BLOCK_BYTES
+        {
             return Err("block payload length out of range");
         }
         Ok(header)
@@ -120,8 +122,14 @@ mod tests {
 
     #[test]
     fn block_header_round_trips() {
-        let header =
-            BlockHeader { kind: BlockKind::Snapshot, prev_used: 0, seq: 3, generation: 8, next_block: 99, payload_bytes: 4000 };
+        let header = BlockHeader {
+            kind: BlockKind::Snapshot,
+            prev_used: 0,
+            seq: 3,
+            generation: 8,
+            next_block: 99,
+            payload_bytes: 4000,
+        };
         let mut bytes = [0u8; BLOCK_HEADER_BYTES];
         header.encode_into(&mut bytes);
         assert_eq!(BlockHeader::decode(&bytes), Ok(header));

@@ -2,10 +2,16 @@
 //! single FULL fragment; a larger one is FIRST, MIDDLE..., LAST, each in its
 //! own block, linked by `next_block`, all with the same lsn.
 //!
+//! A SEAL (header only) ends a LOG block the writer left for a newly
+//! allocated one and names that block in `next_block`; its lsn is the last
+//! record's. So every block the log moved on from names its successor
+//! (SEAL, or a FIRST/MIDDLE fragment), and recovery can tell "the log ends
+//! here" from "the next block's header was destroyed".
+//!
 //! ```text
 //! offset size field
 //!   0     4   crc            masked CRC32C of bytes 4..(40 + fragment_len)
-//!   4     1   kind           1 FULL, 2 FIRST, 3 MIDDLE, 4 LAST
+//!   4     1   kind           1 FULL, 2 FIRST, 3 MIDDLE, 4 LAST, 5 SEAL
 //!   5     1   flags          bit 0: TOMBSTONE (a delete; FULL only, no value)
 //!   6     2   key_len        FULL/FIRST: key bytes; MIDDLE/LAST: 0
 //!   8     2   fragment_len   bytes after this header in this fragment
@@ -16,7 +22,8 @@
 //!  16     8   lsn            log sequence number, 1.., unique per record
 //!  24     8   expires_ms     Unix time in ms after which the key is gone; 0 = never
 //!  32     4   value_len      total value bytes across all fragments
-//!  36     4   next_block     FIRST/MIDDLE: block of the next fragment; else 0
+//!  36     4   next_block     FIRST/MIDDLE: block of the next fragment;
+//!                            SEAL: the next LOG block; else 0
 //!  40     .   payload        fragment_len bytes
 //! ```
 
@@ -33,7 +40,11 @@ pub enum FragmentKind {
     First,
     Middle,
     Last,
+    Seal,
 }
+
+/// Bytes a SEAL takes; the writer always leaves room for one.
+pub const SEAL_BYTES: usize = RECORD_HEADER_BYTES;
 
 impl FragmentKind {
     fn code(self) -> u8 {
@@ -42,6 +53,7 @@ impl FragmentKind {
             FragmentKind::First => 2,
             FragmentKind::Middle => 3,
             FragmentKind::Last => 4,
+            FragmentKind::Seal => 5,
         }
     }
 
@@ -51,6 +63,7 @@ impl FragmentKind {
             2 => Some(FragmentKind::First),
             3 => Some(FragmentKind::Middle),
             4 => Some(FragmentKind::Last),
+            5 => Some(FragmentKind::Seal),
             _ => None,
         }
     }
@@ -116,6 +129,11 @@ impl RecordHeader {
             FragmentKind::First => {
                 if value_here >= self.value_len as usize || self.next_block == 0 || self.is_tombstone() {
                     return Err("FIRST fragment fields disagree");
+                }
+            }
+            FragmentKind::Seal => {
+                if fragment_len != 0 || self.value_len != 0 || self.flags != 0 || self.next_block == 0 {
+                    return Err("SEAL fields out of range");
                 }
             }
             FragmentKind::Middle | FragmentKind::Last => {

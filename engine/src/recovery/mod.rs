@@ -13,7 +13,7 @@ use crate::alloc::{BlockTable, BlockUse};
 use crate::checkpoint::CheckpointState;
 use crate::error::{Error, Result};
 use crate::format::block::{BlockHeader, BlockKind};
-use crate::format::record::is_clean_end;
+use crate::format::record::{RECORD_HEADER_BYTES, RecordHeader, decode_fragment, is_clean_end};
 use crate::format::slot::SlotHeader;
 use crate::format::snapshot::{self, Snapshot};
 use crate::format::superblock::{SUPERBLOCK_MAGIC, Superblock};
@@ -47,7 +47,7 @@ pub(crate) fn recover(storage: &dyn Storage, path: &Path, mode: RecoveryMode, wr
     let mut report = RecoveryReport { mode, ..RecoveryReport::default() };
     let superblock = read_superblock(storage, path, mode, &mut report)?;
     let block_count = superblock.block_count as u32;
-    let headers = scan_headers(storage, block_count);
+    let (headers, orphans) = scan_headers(storage, block_count);
     report.blocks_scanned = u64::from(block_count - FIRST_DATA_BLOCK);
     let slots = read_slots(storage, &mut report);
     if mode == RecoveryMode::Strict {
@@ -85,7 +85,8 @@ pub(crate) fn recover(storage: &dyn Storage, path: &Path, mode: RecoveryMode, wr
     let mut recovered = match loaded {
         Some((slot, header, snapshot)) => {
             report.slots[slot] = SlotStatus::Valid { id: header.checkpoint_id, used: true };
-            from_checkpoint(storage, &headers, superblock, slot, &header, newest_id, snapshot, report, writable)?
+            let blocks = Blocks { headers: &headers, orphans: &orphans };
+            from_checkpoint(storage, blocks, superblock, slot, &header, newest_id, snapshot, report, writable)?
         }
         None if mode == RecoveryMode::Strict => {
             return Err(Error::RecoveryRefused { reason: "strict mode: no usable checkpoint".into() });
@@ -117,6 +118,16 @@ fn read_superblock(
     storage.read_at(0, &mut block).map_err(|e| Error::io("read superblock", e))?;
     let copies: Vec<_> = COPY_OFFSETS.iter().map(|&at| Superblock::decode(&block[at..])).collect();
     report.superblock_copies_valid = copies.iter().filter(|c| c.is_ok()).count() as u8;
+    for (copy, &at) in copies.iter().zip(&COPY_OFFSETS) {
+        if let Err(reason) = copy {
+            report.damaged.push(Damage {
+                block: 0,
+                offset: at as u32,
+                reason: format!("superblock copy: {reason}"),
+                key_hint: None,
+            });
+        }
+    }
     let file_blocks = storage.len() / BLOCK_BYTES as u64;
     let superblock = match copies.iter().find_map(|c| c.as_ref().ok()) {
         Some(sb) => *sb,
@@ -148,19 +159,45 @@ fn read_superblock(
     Ok(superblock)
 }
 
-/// Every block's header, read in parallel; None where it does not verify.
-fn scan_headers(storage: &dyn Storage, block_count: u32) -> Vec<Option<BlockHeader>> {
-    (0..block_count)
+/// What the header scan found.
+#[derive(Debug, Clone, Copy)]
+struct Blocks<'a> {
+    /// Every block's header; None where it does not verify.
+    headers: &'a [Option<BlockHeader>],
+    /// Blocks whose header does not verify but whose first record does:
+    /// (block, that record's lsn). A block like that beyond the end of the
+    /// log means the log went on, so the end found is a cut, not clean.
+    orphans: &'a [(u32, u64)],
+}
+
+/// Every block's header, read in parallel, and the orphan blocks (above).
+fn scan_headers(storage: &dyn Storage, block_count: u32) -> (Vec<Option<BlockHeader>>, Vec<(u32, u64)>) {
+    let scanned: Vec<(Option<BlockHeader>, Option<u64>)> = (0..block_count)
         .into_par_iter()
         .map(|block| {
             if block < FIRST_DATA_BLOCK {
-                return None;
+                return (None, None);
             }
-            let mut bytes = [0u8; BLOCK_HEADER_BYTES];
-            storage.read_at(block_offset(block), &mut bytes).ok()?;
-            BlockHeader::decode(&bytes).ok()
+            let mut bytes = [0u8; BLOCK_HEADER_BYTES + RECORD_HEADER_BYTES];
+            if storage.read_at(block_offset(block), &mut bytes).is_err() {
+                return (None, None);
+            }
+            match BlockHeader::decode(&bytes) {
+                Ok(header) => (Some(header), None),
+                Err(_) => (None, orphan_lsn(storage, block, &bytes[BLOCK_HEADER_BYTES..])),
+            }
         })
-        .collect()
+        .collect();
+    let orphans = scanned.iter().enumerate().filter_map(|(b, (_, lsn))| lsn.map(|lsn| (b as u32, lsn))).collect();
+    (scanned.into_iter().map(|(h, _)| h).collect(), orphans)
+}
+
+/// The lsn of a verified record at the start of a block with a bad header.
+fn orphan_lsn(storage: &dyn Storage, block: u32, head: &[u8]) -> Option<u64> {
+    let header = RecordHeader::decode_unverified(head).ok()?;
+    let mut bytes = vec![0u8; header.fragment_bytes()];
+    storage.read_at(block_offset(block) + BLOCK_HEADER_BYTES as u64, &mut bytes).ok()?;
+    decode_fragment(&bytes).ok().map(|h| h.lsn)
 }
 
 /// Both slots; the better header copy of each.
@@ -176,6 +213,16 @@ fn read_slots(storage: &dyn Storage, report: &mut RecoveryReport) -> [Option<(us
         let best = copies.iter().filter_map(|c| c.as_ref().ok()).max_by_key(|h| h.checkpoint_id);
         report.slots[slot] = match (best, is_clean_end(&block)) {
             (Some(header), _) => {
+                for (copy, &at) in copies.iter().zip(&COPY_OFFSETS) {
+                    let stale = copy.as_ref().is_ok_and(|h| h != header);
+                    if copy.is_err() || stale {
+                        let reason = match copy {
+                            Err(reason) => format!("checkpoint slot header copy: {reason}"),
+                            Ok(_) => "checkpoint slot header copies disagree".to_string(),
+                        };
+                        report.damaged.push(Damage { block: slot_block, offset: at as u32, reason, key_hint: None });
+                    }
+                }
                 out[slot] = Some((slot, *header));
                 SlotStatus::Valid { id: header.checkpoint_id, used: false }
             }
@@ -225,7 +272,7 @@ fn load_snapshot(
 #[allow(clippy::too_many_arguments)]
 fn from_checkpoint(
     storage: &dyn Storage,
-    headers: &[Option<BlockHeader>],
+    blocks: Blocks<'_>,
     superblock: Superblock,
     slot: usize,
     header: &SlotHeader,
@@ -234,6 +281,7 @@ fn from_checkpoint(
     mut report: RecoveryReport,
     writable: bool,
 ) -> Result<Recovered> {
+    let headers = blocks.headers;
     report.checkpoint_id = Some(header.checkpoint_id);
     report.covered_lsn = header.covered_lsn;
     let mut table = BlockTable::from_snapshot(&snapshot.bitmap, snapshot.live_bytes);
@@ -260,7 +308,8 @@ fn from_checkpoint(
     }
     chain.sort_by_key(|&b| headers[b as usize].map_or(0, |h| h.seq));
     let index = Index::from_entries(&snapshot.entries);
-    let outcome = replay::replay(storage, headers, header.replay_gen, header.covered_lsn, &index, &mut table);
+    let outcome =
+        replay::replay(storage, headers, blocks.orphans, header.replay_gen, header.covered_lsn, &index, &mut table);
     report.log_blocks_replayed = outcome.blocks_replayed;
     report.records_replayed = outcome.records_replayed;
     if let Some(cut) = &outcome.cut {
@@ -312,8 +361,10 @@ fn truncate_tail(storage: &dyn Storage, tail: Option<(u32, u64, usize)>, discard
             wrote = true;
         }
     }
+    let zeros = vec![0u8; BLOCK_BYTES];
     for &block in discard {
-        storage.write_at(block_offset(block), &[0u8; BLOCK_HEADER_BYTES]).map_err(io)?;
+        // Whole blocks: their records must not look like the log going on.
+        storage.write_at(block_offset(block), &zeros).map_err(io)?;
         wrote = true;
     }
     if wrote {

@@ -65,6 +65,7 @@ struct Replay<'a> {
 pub fn replay(
     storage: &dyn Storage,
     headers: &[Option<BlockHeader>],
+    orphans: &[(u32, u64)],
     replay_gen: u64,
     covered_lsn: u64,
     index: &Index,
@@ -94,6 +95,12 @@ pub fn replay(
     let mut cut: Option<Cut> = None;
     let mut expected = replay_gen;
     let mut blocks_replayed = 0;
+    // The block the last one names as its successor (SEAL or FIRST/MIDDLE),
+    // and where that SEAL sits (a cut at it must remove it).
+    let mut named_next: Option<u32> = None;
+    let mut seal_at: Option<(u32, usize)>;
+    // Where the last block's bytes really end (SEAL included), for prev_used.
+    let mut block_end = 0;
     let mut buf = vec![0u8; BLOCK_BYTES];
     'blocks: for &(generation, block) in &chain {
         if generation != expected {
@@ -102,14 +109,22 @@ pub fn replay(
             break;
         }
         let header = headers[block as usize].expect("chain holds only blocks with valid headers");
-        if let Some((prev_block, _, used)) = tail.filter(|_| blocks_replayed > 0) {
+        if let Some(named) = named_next.filter(|&named| named != block) {
+            let at = tail.map_or((block, 0), |(b, _, o)| (b, o as u32));
+            let reason = format!("the log names block {named} as next, but generation {generation} is block {block}");
+            cut = Some(Cut { tail, at, reason });
+            break;
+        }
+        if let Some((prev_block, _, _)) = tail.filter(|_| blocks_replayed > 0) {
+            let used = block_end;
             if usize::from(header.prev_used) != used {
                 let reason = format!(
                     "block of generation {} ends at byte {used}, but the next block says it held {} (lost appends)",
                     generation - 1,
                     header.prev_used
                 );
-                cut = Some(Cut { tail, at: (prev_block, used as u32), reason });
+                let at = tail.map_or((prev_block, used as u32), |(b, _, o)| (b, o as u32));
+                cut = Some(Cut { tail, at, reason });
                 break;
             }
         }
@@ -121,13 +136,18 @@ pub fn replay(
         blocks_replayed += 1;
         replay.table.set_use(block, BlockUse::Log { generation });
         let mut offset = BLOCK_HEADER_BYTES;
+        named_next = None;
+        seal_at = None;
         loop {
             if offset + RECORD_HEADER_BYTES > BLOCK_BYTES || is_clean_end(&buf[offset..]) {
+                named_next = named_next.or(replay.open.as_ref().map(|open| open.next_block));
                 if replay.open.as_ref().is_some_and(|open| open.next_block == block && offset == BLOCK_HEADER_BYTES) {
                     // Reported below as an unfinished record.
                     break 'blocks;
                 }
-                tail = Some((block, generation, offset));
+                // Appends continue at the SEAL, if any: a cut here removes it.
+                tail = Some((block, generation, seal_at.map_or(offset, |(_, at)| at)));
+                block_end = offset;
                 break;
             }
             let header = match decode_fragment(&buf[offset..]) {
@@ -141,6 +161,17 @@ pub fn replay(
                     break 'blocks;
                 }
             };
+            if seal_at.is_some() {
+                let tail = seal_at.map(|(b, o)| (b, generation, o));
+                cut = Some(Cut { tail, at: (block, offset as u32), reason: "record after a SEAL".into() });
+                break 'blocks;
+            }
+            if header.kind == FragmentKind::Seal {
+                named_next = Some(header.next_block);
+                seal_at = Some((block, offset));
+                offset += header.fragment_bytes();
+                continue;
+            }
             if let Err(reason) =
                 replay.take(block, offset as u32, &header, &buf[offset..offset + header.fragment_bytes()])
             {
@@ -153,6 +184,13 @@ pub fn replay(
             }
             offset += header.fragment_bytes();
         }
+    }
+    // The last block names a successor that is not there: its header was
+    // destroyed or its first write torn. The log ends before the SEAL.
+    if let (None, Some(named)) = (&cut, named_next) {
+        let at = tail.map_or((named, 0), |(b, _, o)| (b, o as u32));
+        let reason = format!("block {named}, named as the next block, has no valid header");
+        cut = Some(Cut { tail, at, reason });
     }
     // A record or batch still open at the end never completed: the log ends
     // at its first record.
@@ -169,7 +207,24 @@ pub fn replay(
     }
     let records_replayed = replay.records_replayed;
     let last_lsn = replay.last_lsn;
-    finish(storage, replay_gen, chain, tail, cut, blocks_replayed, records_replayed, last_lsn, replay.table)
+    // A block whose header does not verify but whose records continue past
+    // the end: the log did go on (a damaged header, or a torn one), so this
+    // end is a cut and those blocks are discarded with it.
+    let beyond: Vec<u32> = orphans.iter().filter(|(_, lsn)| *lsn > last_lsn).map(|&(block, _)| block).collect();
+    if cut.is_none() {
+        if let Some(&first) = beyond.first() {
+            let at = tail.map_or((first, 0), |(b, _, used)| (b, used as u32));
+            let reason = format!("block {first} continues the log but its header does not verify");
+            cut = Some(Cut { tail, at, reason });
+        }
+    }
+    let mut outcome =
+        finish(storage, replay_gen, chain, tail, cut, blocks_replayed, records_replayed, last_lsn, replay.table);
+    if let Some(cut) = outcome.cut.as_mut() {
+        cut.blocks_discarded += beyond.len() as u64;
+        outcome.discard.extend(beyond);
+    }
+    outcome
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -256,6 +311,7 @@ impl Replay<'_> {
                 }
                 Ok(())
             }
+            FragmentKind::Seal => Err("SEAL handled by the block loop"),
             FragmentKind::Full | FragmentKind::First => {
                 self.seen_any = true;
                 if self.open.is_some() {

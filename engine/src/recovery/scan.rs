@@ -184,7 +184,7 @@ fn assemble(scans: &[BlockScan], damaged: &mut Vec<Damage>) -> Vec<Record> {
                         key_hint: Some(fragment.key.clone()),
                     }),
                 },
-                FragmentKind::Middle | FragmentKind::Last => {}
+                FragmentKind::Middle | FragmentKind::Last | FragmentKind::Seal => {}
             }
         }
     }

@@ -31,6 +31,7 @@ pub fn new_sim_store(bytes: u64, sync: SyncPolicy) -> (Arc<SimDisk>, Store, Arc<
 /// Opens a store on a disk image.
 pub fn open_image(image: Vec<u8>, clock: Arc<ManualClock>) -> blockkv_engine::Result<(Arc<SimDisk>, Store)> {
     let disk = Arc::new(SimDisk::from_image(image));
-    let store = Store::open_storage(disk.clone(), std::path::Path::new("<sim>"), sim_options(SyncPolicy::Always, clock))?;
+    let store =
+        Store::open_storage(disk.clone(), std::path::Path::new("<sim>"), sim_options(SyncPolicy::Always, clock))?;
     Ok((disk, store))
 }
