@@ -28,5 +28,5 @@ pub const BLOCK_PAYLOAD_BYTES: usize = BLOCK_BYTES - BLOCK_HEADER_BYTES;
 /// Largest fragment payload (key + value bytes) in one block.
 pub const FRAGMENT_PAYLOAD_BYTES_MAX: usize = BLOCK_PAYLOAD_BYTES - RECORD_HEADER_BYTES;
 
-const _: () = assert!(KEY_BYTES_MAX + 1 <= FRAGMENT_PAYLOAD_BYTES_MAX);
+const _: () = assert!(KEY_BYTES_MAX < FRAGMENT_PAYLOAD_BYTES_MAX);
 const _: () = assert!(BATCH_OPS_MAX <= u16::MAX as usize);

@@ -81,7 +81,13 @@ pub fn record_extents(storage: &dyn Storage, block: u32, first: &Fragment) -> Re
     let mut extents = vec![(block, first.bytes.len() as u32)];
     let mut next = first.header.next_block;
     let mut kind = first.header.kind;
+    // A chain can never be longer than its value needs; a longer one (a
+    // cycle in a crafted image) is damage, not a reason to loop forever.
+    let fragments_max = first.header.value_len as usize / (BLOCK_BYTES / 2) + 2;
     while matches!(kind, FragmentKind::First | FragmentKind::Middle) {
+        if extents.len() > fragments_max {
+            return Err(Error::corrupt(next, BLOCK_HEADER_BYTES as u32, "fragment chain longer than its value"));
+        }
         let fragment = read_fragment(storage, next, BLOCK_HEADER_BYTES as u32)?;
         check_continuation(&fragment, next, first.header.lsn)?;
         extents.push((next, fragment.bytes.len() as u32));

@@ -14,7 +14,8 @@ use crate::format::superblock::Superblock;
 use crate::format::{BLOCK_BYTES, COPY_OFFSETS, block_offset};
 use crate::index::{Index, key_hash};
 use crate::limits::{
-    BATCH_BYTES_MAX, BATCH_OPS_MAX, FILE_BYTES_MAX, FILE_BYTES_MIN, KEY_BYTES_MAX, RESERVE_BLOCKS_MIN, VALUE_BYTES_MAX,
+    BATCH_BYTES_MAX, BATCH_OPS_MAX, FILE_BYTES_MAX, FILE_BYTES_MIN, KEY_BYTES_MAX, LSN_MAX, RESERVE_BLOCKS_MIN,
+    VALUE_BYTES_MAX,
 };
 use crate::log::{AppendError, LogWriter, Op};
 use crate::lookup::{self, Current};
@@ -289,7 +290,10 @@ impl Store {
             return Err(Error::TooLarge { what: "batch", actual: total as u64, limit: BATCH_BYTES_MAX as u64 });
         }
         self.inner.counters.batches.fetch_add(1, Ordering::Relaxed);
-        self.write(&encoded, Purpose::User)
+        // A batch of deletes only shrinks the store: it may use the margin
+        // that single deletes use, so a full store can still be emptied.
+        let purpose = if encoded.iter().all(|op| op.tombstone) { Purpose::Delete } else { Purpose::User };
+        self.write(&encoded, purpose)
     }
 
     /// The time to live of `key`.
@@ -522,7 +526,12 @@ impl Inner {
     /// Returns the LSN of the last record.
     fn append_locked(&self, log: &mut LogWriter, ops: &[Op<'_>], purpose: Purpose) -> Result<u64> {
         self.poison.check()?;
+        if log.last_lsn() + ops.len() as u64 > LSN_MAX {
+            return Err(Error::InvalidArgument(format!("log sequence numbers exhausted (limit {LSN_MAX})")));
+        }
         let mut table = self.table.lock();
+        // Keep room for a snapshot holding every key this append may add.
+        self.reserve_for(&mut table, ops.len() as u64);
         let placed = match log.append(&*self.storage, &mut table, ops, purpose) {
             Ok(placed) => placed,
             Err(AppendError::NoSpace { blocks_wanted }) => {
@@ -542,11 +551,11 @@ impl Inner {
         for (op, placed) in ops.iter().zip(&placed) {
             let hash = key_hash(op.key);
             let current = lookup::find(&*self.storage, &self.index, op.key, hash).current;
-            if let Some(current) = &current {
-                if let Ok(extents) = record_extents(&*self.storage, current.entry.block, &current.first) {
-                    for (block, bytes) in extents {
-                        table.sub_live(block, bytes);
-                    }
+            if let Some(current) = &current
+                && let Ok(extents) = record_extents(&*self.storage, current.entry.block, &current.first)
+            {
+                for (block, bytes) in extents {
+                    table.sub_live(block, bytes);
                 }
             }
             let old = current.map(|c| c.entry);
@@ -571,8 +580,12 @@ impl Inner {
     /// Keeps room for the next checkpoint's snapshot (sized for every block
     /// in use and one more key) plus a margin that deletes may use.
     fn update_reserve(&self, table: &mut BlockTable) {
+        self.reserve_for(table, 1);
+    }
+
+    fn reserve_for(&self, table: &mut BlockTable, new_keys: u64) {
         let blocks = u64::from(self.block_count);
-        let snapshot = checkpoint::snapshot_blocks(blocks, blocks, self.index.len() + 1);
+        let snapshot = checkpoint::snapshot_blocks(blocks, blocks, self.index.len() + new_keys);
         table.set_reserve_blocks(snapshot, RESERVE_BLOCKS_MIN);
     }
 
@@ -644,10 +657,10 @@ fn maintenance(inner: &Inner) {
                 }
             }
         }
-        if inner.checkpoint_due() {
-            if let Err(err) = checkpoint::write_checkpoint(inner) {
-                tracing::warn!("periodic checkpoint failed: {err}");
-            }
+        if inner.checkpoint_due()
+            && let Err(err) = checkpoint::write_checkpoint(inner)
+        {
+            tracing::warn!("periodic checkpoint failed: {err}");
         }
     }
 }
@@ -667,7 +680,7 @@ fn check_value(value: &[u8]) -> Result<()> {
 }
 
 fn validate_size(bytes: u64) -> Result<()> {
-    if !(FILE_BYTES_MIN..=FILE_BYTES_MAX).contains(&bytes) || bytes % BLOCK_BYTES as u64 != 0 {
+    if !(FILE_BYTES_MIN..=FILE_BYTES_MAX).contains(&bytes) || !bytes.is_multiple_of(BLOCK_BYTES as u64) {
         return Err(Error::InvalidArgument(format!(
             "file size {bytes} must be a multiple of {BLOCK_BYTES} between {FILE_BYTES_MIN} and {FILE_BYTES_MAX} bytes"
         )));

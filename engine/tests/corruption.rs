@@ -18,6 +18,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 type State = BTreeMap<Vec<u8>, Vec<u8>>;
+/// Byte ranges (file offset, length) of one record's fragments.
+type Ranges = Vec<(u64, u32)>;
 
 struct Image {
     bytes: Vec<u8>,
@@ -26,7 +28,7 @@ struct Image {
     /// visible cut (the log ends earlier); anything else is a wrong value.
     history: BTreeMap<Vec<u8>, Vec<Vec<u8>>>,
     /// (key, byte ranges of its record) for every live key.
-    records: Vec<(Vec<u8>, Vec<(u64, u32)>)>,
+    records: Vec<(Vec<u8>, Ranges)>,
 }
 
 /// A store with small and multi-block values, overwrites and deletes, a
@@ -258,4 +260,39 @@ fn losing_both_checkpoint_slots_degrades_to_a_full_scan() {
     let outcome = check(&image, bytes);
     assert!(outcome.opened && outcome.visible);
     assert!(outcome.wrong_values.is_empty() && outcome.differing_keys.is_empty(), "{:?}", outcome.differing_keys);
+}
+
+#[test]
+fn salvage_reads_records_behind_a_destroyed_block_header() {
+    // Salvage must not let a destroyed header hide a block's records.
+    let image = known_image();
+    let (key, ranges) = image.records.iter().find(|(_, r)| r.len() == 1).expect("a one-fragment record");
+    let block = ranges[0].0 / 4096;
+    let mut bytes = image.bytes.clone();
+    bytes[block as usize * 4096..][..32].fill(0);
+    let disk = Arc::new(SimDisk::from_image(bytes));
+    let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+    let opts = blockkv_engine::Options {
+        recovery: blockkv_engine::RecoveryMode::Salvage,
+        ..sim_options(SyncPolicy::Always, clock)
+    };
+    let store = Store::open_storage(disk, Path::new("<sim>"), opts).expect("salvage opens");
+    assert!(store.recovery_report().damaged.iter().any(|d| u64::from(d.block) == block), "{}", store.recovery_report());
+    assert_eq!(store.get(key).expect("get").as_deref(), image.truth.get(key).map(Vec::as_slice));
+}
+
+#[test]
+fn strict_mode_refuses_any_reported_damage() {
+    // One damaged superblock copy is survivable, but strict says so and stops.
+    let image = known_image();
+    let mut bytes = image.bytes.clone();
+    bytes[2048 + 20] ^= 1;
+    let disk = Arc::new(SimDisk::from_image(bytes));
+    let clock = Arc::new(ManualClock::new(0));
+    let opts = blockkv_engine::Options {
+        recovery: blockkv_engine::RecoveryMode::Strict,
+        ..sim_options(SyncPolicy::Always, clock)
+    };
+    let err = Store::open_storage(disk, Path::new("<sim>"), opts).expect_err("strict refuses");
+    assert!(err.to_string().contains("superblock"), "{err}");
 }

@@ -154,10 +154,10 @@ fn run_phase(
     }
     let total_calls = disk.io_calls();
     let mut captured = disk.take_captured();
-    if let Some((call, seed)) = crash {
-        if call >= total_calls {
-            captured = Some(disk.crash_image(seed));
-        }
+    if let Some((call, seed)) = crash
+        && call >= total_calls
+    {
+        captured = Some(disk.crash_image(seed));
     }
     store.abandon();
     Ok(Run { states, durable, step_calls, open_calls, total_calls, captured })

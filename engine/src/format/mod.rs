@@ -40,8 +40,8 @@ pub const COPY_OFFSETS: [usize; 2] = [0, 2048];
 /// On-disk format version, checked at open.
 pub const FORMAT_VERSION: u32 = 1;
 
-const _: () = assert!(BLOCK_BYTES % SECTOR_BYTES == 0);
-const _: () = assert!(COPY_OFFSETS[1] % SECTOR_BYTES == 0);
+const _: () = assert!(BLOCK_BYTES.is_multiple_of(SECTOR_BYTES));
+const _: () = assert!(COPY_OFFSETS[1].is_multiple_of(SECTOR_BYTES));
 
 /// Byte offset of a block in the file.
 pub fn block_offset(block: u32) -> u64 {

@@ -3,8 +3,8 @@
 //! own block, linked by `next_block`, all with the same lsn.
 //!
 //! A SEAL (header only) ends a LOG block the writer left for a newly
-//! allocated one and names that block in `next_block`; its lsn is the last
-//! record's. So every block the log moved on from names its successor
+//! allocated one and names that block in `next_block`; its lsn is the one
+//! most recently assigned (recovery does not use it). So every block the log moved on from names its successor
 //! (SEAL, or a FIRST/MIDDLE fragment), and recovery can tell "the log ends
 //! here" from "the next block's header was destroyed".
 //!

@@ -73,7 +73,11 @@ impl SlotHeader {
             snapshot_block_count: get_u32(bytes, 52),
             snapshot_crc: get_u32(bytes, 56),
         };
-        if header.checkpoint_id == 0 || header.replay_gen == 0 || header.snapshot_block_count == 0 {
+        if header.checkpoint_id == 0
+            || header.replay_gen == 0
+            || header.snapshot_block_count == 0
+            || header.covered_lsn > crate::limits::LSN_MAX
+        {
             return Err("slot header field out of range");
         }
         Ok(header)

@@ -60,7 +60,15 @@ impl IndexEntry {
 /// Payload size for a file of `block_count` blocks, `used_count` of them in use,
 /// and `entry_count` index entries.
 pub fn snapshot_bytes(block_count: u64, used_count: u64, entry_count: u64) -> u64 {
-    SNAPSHOT_HEADER_BYTES as u64 + block_count.div_ceil(8) + 4 * used_count + INDEX_ENTRY_BYTES as u64 * entry_count
+    checked_snapshot_bytes(block_count, used_count, entry_count).unwrap_or(u64::MAX)
+}
+
+/// As [`snapshot_bytes`], None when the counts (read from disk) overflow.
+fn checked_snapshot_bytes(block_count: u64, used_count: u64, entry_count: u64) -> Option<u64> {
+    (SNAPSHOT_HEADER_BYTES as u64)
+        .checked_add(block_count.div_ceil(8))?
+        .checked_add(used_count.checked_mul(4)?)?
+        .checked_add(entry_count.checked_mul(INDEX_ENTRY_BYTES as u64)?)
 }
 
 /// Encodes a payload. `bitmap` is `ceil(block_count/8)` bytes; `live_bytes` has
@@ -112,7 +120,7 @@ pub fn decode(bytes: &[u8], block_count: u64) -> Result<Snapshot, &'static str> 
     let bitmap = bytes.get(at..at + bitmap_bytes).ok_or("snapshot bitmap is truncated")?.to_vec();
     at += bitmap_bytes;
     let used_count = (0..block_count as usize).filter(|&b| bit(&bitmap, b)).count() as u64;
-    if snapshot_bytes(block_count, used_count, entry_count) != bytes.len() as u64 {
+    if checked_snapshot_bytes(block_count, used_count, entry_count) != Some(bytes.len() as u64) {
         return Err("snapshot length disagrees with its counts");
     }
     let mut live_bytes = vec![0u32; block_count as usize];
@@ -120,7 +128,7 @@ pub fn decode(bytes: &[u8], block_count: u64) -> Result<Snapshot, &'static str> 
         if bit(&bitmap, b) {
             *live = get_u32(bytes, at);
             at += 4;
-            if *live as usize > BLOCK_BYTES {
+            if *live as usize > BLOCK_BYTES - crate::format::BLOCK_HEADER_BYTES {
                 return Err("live bytes larger than a block");
             }
         }
@@ -168,6 +176,17 @@ mod tests {
         assert_eq!(snap.entries, entries);
         assert_eq!(snap.entries[1].offset(), 4000);
         assert_eq!(snap.entries[1].lsn(), (1 << 52) - 1);
+    }
+
+    #[test]
+    fn snapshot_with_absurd_entry_count_is_rejected_without_panic() {
+        // A crafted payload (its CRC would be recomputed by an attacker)
+        // whose counts overflow the length arithmetic.
+        for count in [u64::MAX, u64::MAX / 16 + 1, u64::MAX / 8] {
+            let mut bytes = encode(8, &[0u8; 1], &[0; 8], &[]);
+            put_u64(&mut bytes, 16, count);
+            assert!(decode(&bytes, 8).is_err(), "count {count}");
+        }
     }
 
     #[test]

@@ -50,15 +50,13 @@ pub(crate) fn recover(storage: &dyn Storage, path: &Path, mode: RecoveryMode, wr
     let (headers, orphans) = scan_headers(storage, block_count);
     report.blocks_scanned = u64::from(block_count - FIRST_DATA_BLOCK);
     let slots = read_slots(storage, &mut report);
-    if mode == RecoveryMode::Strict {
-        if let Some(reason) = report.slots.iter().find_map(|s| match s {
+    if mode == RecoveryMode::Strict
+        && let Some(reason) = report.slots.iter().find_map(|s| match s {
             SlotStatus::Damaged { reason } => Some(reason.clone()),
             _ => None,
-        }) {
-            return Err(Error::RecoveryRefused {
-                reason: format!("strict mode: a checkpoint slot is damaged ({reason})"),
-            });
-        }
+        })
+    {
+        return Err(Error::RecoveryRefused { reason: format!("strict mode: a checkpoint slot is damaged ({reason})") });
     }
     let newest_id = slots.iter().flatten().map(|(_, h)| h.checkpoint_id).max().unwrap_or(0);
     let mut candidates: Vec<(usize, SlotHeader)> = slots.iter().flatten().copied().collect();
@@ -81,6 +79,13 @@ pub(crate) fn recover(storage: &dyn Storage, path: &Path, mode: RecoveryMode, wr
                 }
             }
         }
+    }
+    if mode == RecoveryMode::Strict
+        && let Some(damage) = report.damaged.first()
+    {
+        return Err(Error::RecoveryRefused {
+            reason: format!("strict mode: block {} offset {}: {}", damage.block, damage.offset, damage.reason),
+        });
     }
     let mut recovered = match loaded {
         Some((slot, header, snapshot)) => {
@@ -324,6 +329,13 @@ fn from_checkpoint(
         if writable {
             truncate_tail(storage, outcome.tail, &outcome.discard)?;
         }
+    }
+    if report.mode == RecoveryMode::Strict
+        && let Some(damage) = report.damaged.first()
+    {
+        return Err(Error::RecoveryRefused {
+            reason: format!("strict mode: block {} offset {}: {}", damage.block, damage.offset, damage.reason),
+        });
     }
     report.tail_cut = outcome.cut.clone();
     let active = match outcome.tail {

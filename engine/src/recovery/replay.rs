@@ -93,7 +93,6 @@ pub fn replay(
     };
     let mut tail: Option<(u32, u64, usize)> = None;
     let mut cut: Option<Cut> = None;
-    let mut expected = replay_gen;
     let mut blocks_replayed = 0;
     // The block the last one names as its successor (SEAL or FIRST/MIDDLE),
     // and where that SEAL sits (a cut at it must remove it).
@@ -102,7 +101,7 @@ pub fn replay(
     // Where the last block's bytes really end (SEAL included), for prev_used.
     let mut block_end = 0;
     let mut buf = vec![0u8; BLOCK_BYTES];
-    'blocks: for &(generation, block) in &chain {
+    'blocks: for (expected, &(generation, block)) in (replay_gen..).zip(&chain) {
         if generation != expected {
             let at = tail.map_or((block, 0), |(b, _, used)| (b, used as u32));
             cut = Some(Cut { tail, at, reason: format!("block of generation {expected} is missing") });
@@ -132,7 +131,6 @@ pub fn replay(
             cut = Some(Cut { tail, at: (block, 0), reason: "block could not be read".into() });
             break;
         }
-        expected += 1;
         blocks_replayed += 1;
         replay.table.set_use(block, BlockUse::Log { generation });
         let mut offset = BLOCK_HEADER_BYTES;
@@ -211,12 +209,12 @@ pub fn replay(
     // the end: the log did go on (a damaged header, or a torn one), so this
     // end is a cut and those blocks are discarded with it.
     let beyond: Vec<u32> = orphans.iter().filter(|(_, lsn)| *lsn > last_lsn).map(|&(block, _)| block).collect();
-    if cut.is_none() {
-        if let Some(&first) = beyond.first() {
-            let at = tail.map_or((first, 0), |(b, _, used)| (b, used as u32));
-            let reason = format!("block {first} continues the log but its header does not verify");
-            cut = Some(Cut { tail, at, reason });
-        }
+    if cut.is_none()
+        && let Some(&first) = beyond.first()
+    {
+        let at = tail.map_or((first, 0), |(b, _, used)| (b, used as u32));
+        let reason = format!("block {first} continues the log but its header does not verify");
+        cut = Some(Cut { tail, at, reason });
     }
     let mut outcome =
         finish(storage, replay_gen, chain, tail, cut, blocks_replayed, records_replayed, last_lsn, replay.table);
@@ -387,11 +385,11 @@ impl Replay<'_> {
         if current.as_ref().is_some_and(|c| c.entry.lsn() >= record.header.lsn) {
             return;
         }
-        if let Some(current) = &current {
-            if let Ok(extents) = record_extents(self.storage, current.entry.block, &current.first) {
-                for (block, bytes) in extents {
-                    self.table.sub_live(block, bytes);
-                }
+        if let Some(current) = &current
+            && let Ok(extents) = record_extents(self.storage, current.entry.block, &current.first)
+        {
+            for (block, bytes) in extents {
+                self.table.sub_live(block, bytes);
             }
         }
         let old = current.map(|c| c.entry);

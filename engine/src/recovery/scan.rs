@@ -2,10 +2,13 @@
 //! Blocks are parsed in parallel (rayon); records are then resolved in LSN
 //! order, newest version of each key wins, tombstones delete.
 //!
+//! In salvage mode blocks whose header does not verify are read too, and
+//! what verifies in them is kept (and reported).
+//!
 //! Two rules keep this path from inventing state:
 //! - A batch with missing members is dropped when it is the end of the log
-//!   (it never completed). Members of an older batch can be missing only
-//!   because they were superseded, so the members present are kept.
+//!   (it never completed). An older batch with members missing (damage, or
+//!   later the compactor) keeps the members present.
 //! - Every block with a valid LOG header stays in use: a block holding only
 //!   dead records may still hold the tombstone that keeps an older version
 //!   down (DESIGN invariant 6). Reclaiming it is the compactor's job.
@@ -15,7 +18,7 @@ use crate::alloc::{BlockTable, BlockUse};
 use crate::format::block::{BlockHeader, BlockKind};
 use crate::format::record::{FragmentKind, RECORD_HEADER_BYTES, RecordHeader, decode_fragment, is_clean_end};
 use crate::format::snapshot::IndexEntry;
-use crate::format::{BLOCK_BYTES, BLOCK_HEADER_BYTES, block_offset};
+use crate::format::{BLOCK_BYTES, BLOCK_HEADER_BYTES, FIRST_DATA_BLOCK, block_offset};
 use crate::index::{Index, key_hash};
 use crate::storage::Storage;
 use rayon::prelude::*;
@@ -64,8 +67,33 @@ pub fn full_scan(storage: &dyn Storage, headers: &[Option<BlockHeader>], resync:
         .enumerate()
         .filter_map(|(b, h)| h.filter(|h| h.kind == BlockKind::Log).map(|h| (b as u32, h.generation)))
         .collect();
-    let scans: Vec<BlockScan> = log_blocks.par_iter().map(|&(block, _)| scan_block(storage, block, resync)).collect();
-    let mut damaged: Vec<Damage> = scans.iter().flat_map(|s| s.damaged.iter().cloned()).collect();
+    // Salvage also reads blocks whose header does not verify: a destroyed
+    // header must not hide the records behind it.
+    let headerless: Vec<u32> = if resync {
+        (FIRST_DATA_BLOCK..headers.len() as u32).filter(|&b| headers[b as usize].is_none()).collect()
+    } else {
+        Vec::new()
+    };
+    let mut scans: Vec<BlockScan> = log_blocks
+        .par_iter()
+        .map(|&(block, _)| block)
+        .chain(headerless.par_iter().copied())
+        .map(|block| scan_block(storage, block, resync))
+        .collect();
+    let salvaged: Vec<u32> = scans
+        .iter_mut()
+        .filter(|s| headers[s.block as usize].is_none() && !s.fragments.is_empty())
+        .map(|s| {
+            let reason = format!("block header does not verify; {} records salvaged from it", s.fragments.len());
+            s.damaged.insert(0, Damage { block: s.block, offset: 0, reason, key_hint: None });
+            s.block
+        })
+        .collect();
+    let mut damaged: Vec<Damage> = scans
+        .iter()
+        .filter(|s| headers[s.block as usize].is_some() || !s.fragments.is_empty())
+        .flat_map(|s| s.damaged.iter().cloned())
+        .collect();
     let mut records = assemble(&scans, &mut damaged);
     records.par_sort_unstable_by_key(|r| r.header.lsn);
     let max_lsn = records.last().map_or(0, |r| r.header.lsn);
@@ -79,6 +107,9 @@ pub fn full_scan(storage: &dyn Storage, headers: &[Option<BlockHeader>], resync:
     let mut table = BlockTable::new(headers.len() as u32);
     for &(block, generation) in &log_blocks {
         table.set_use(block, BlockUse::Log { generation });
+    }
+    for &block in &salvaged {
+        table.set_use(block, BlockUse::Log { generation: 0 });
     }
     let mut entries = Vec::with_capacity(newest.len());
     for record in newest.values().filter(|r| !r.header.is_tombstone()) {
@@ -211,11 +242,12 @@ fn follow(first_fragment: &HashMap<u32, &Fragment>, first: &RecordHeader) -> Opt
     }
 }
 
-/// Drops a batch with missing members when nothing newer follows it.
+/// Drops a batch with missing members when nothing newer follows it. With no
+/// compactor yet, members go missing only through damage or a torn tail.
 fn drop_unfinished_batches(records: Vec<Record>, max_lsn: u64) -> Vec<Record> {
     let mut present: HashMap<u64, u16> = HashMap::new();
     for r in records.iter().filter(|r| r.header.batch_count > 1) {
-        *present.entry(r.header.lsn - u64::from(r.header.batch_index)).or_default() += 1;
+        *present.entry(r.header.lsn.saturating_sub(u64::from(r.header.batch_index))).or_default() += 1;
     }
     records
         .into_iter()
@@ -224,7 +256,7 @@ fn drop_unfinished_batches(records: Vec<Record>, max_lsn: u64) -> Vec<Record> {
             if count == 1 {
                 return true;
             }
-            let first = r.header.lsn - u64::from(r.header.batch_index);
+            let first = r.header.lsn.saturating_sub(u64::from(r.header.batch_index));
             let complete = present.get(&first).copied().unwrap_or(0) >= count;
             complete || first + u64::from(count) - 1 < max_lsn
         })

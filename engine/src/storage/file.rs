@@ -9,6 +9,9 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+/// Bytes written per call when zero-filling a new file.
+const ZERO_CHUNK_BYTES: usize = 1 << 20;
+
 /// How the file is locked while open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LockMode {
@@ -68,7 +71,18 @@ impl FileStorage {
         let temp = temp_path(path);
         let file = OpenOptions::new().read(true).write(true).create_new(true).open(&temp).map_err(OpenFileError::Io)?;
         let result = (|| {
+            // fallocate reserves the space (contiguous where it can) and fails
+            // early on a full filesystem, but leaves "unwritten" extents that
+            // ext4 converts on every first write: measured 222k vs 295k puts/s.
+            // Writing the zeros once at creation removes that cost for good.
             rustix::fs::fallocate(&file, rustix::fs::FallocateFlags::empty(), 0, len).map_err(io::Error::from)?;
+            let zeros = vec![0u8; ZERO_CHUNK_BYTES];
+            let mut at = 0;
+            while at < len {
+                let chunk = (len - at).min(ZERO_CHUNK_BYTES as u64) as usize;
+                file.write_all_at(&zeros[..chunk], at)?;
+                at += chunk as u64;
+            }
             drop(file);
             FileStorage::open(&temp, true, LockMode::Exclusive).map_err(|err| match err {
                 OpenFileError::Io(err) => err,

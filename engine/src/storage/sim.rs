@@ -127,10 +127,10 @@ impl SimDisk {
     fn next_call(state: &mut State) -> Option<FaultKind> {
         let call = state.io_calls;
         state.io_calls += 1;
-        if let Some((at_call, seed)) = state.capture {
-            if at_call == call {
-                state.captured = Some(crash_image_of(state, seed));
-            }
+        if let Some((at_call, seed)) = state.capture
+            && at_call == call
+        {
+            state.captured = Some(crash_image_of(state, seed));
         }
         match state.fault {
             Some(fault) if fault.at_call == call => Some(fault.kind),
