@@ -210,3 +210,53 @@ fn records_near_a_block_in_size_round_trip() {
         assert_eq!(store.get(&key).expect("get").as_deref(), Some(&value[..]));
     }
 }
+
+/// Waits for `done` (polling), failing after a generous timeout: the
+/// background thread's work is checked, never its speed.
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn background_thread_checkpoints_after_enough_log_bytes() {
+    // The byte trigger: a checkpoint follows once the log grew past the limit.
+    let disk = std::sync::Arc::new(blockkv_engine::SimDisk::new(4 * 1024 * 1024));
+    let clock = std::sync::Arc::new(blockkv_engine::ManualClock::new(0));
+    let opts = Options {
+        background: true,
+        checkpoint_log_bytes: 64 * 1024,
+        ..common::sim_options(SyncPolicy::None, clock.clone())
+    };
+    let store = Store::create_on(disk.clone(), opts).expect("create");
+    let before = store.stats().checkpoint_id;
+    for i in 0..1000 {
+        store.put(format!("k{i}").as_bytes(), &[1u8; 100]).expect("put");
+    }
+    wait_for("a byte-triggered checkpoint", || store.stats().checkpoint_id > before);
+    store.abandon();
+    // The checkpoint made everything durable without a close.
+    let (_disk, reopened) = open_image(disk.durable_image(), clock).expect("reopen");
+    assert!(reopened.recovery_report().checkpoint_id.is_some_and(|id| id > before));
+}
+
+#[test]
+fn periodic_sync_makes_writes_durable_without_a_close() {
+    // sync=periodic: within the interval, acknowledged writes reach the disk.
+    let disk = std::sync::Arc::new(blockkv_engine::SimDisk::new(SIM_BYTES));
+    let clock = std::sync::Arc::new(blockkv_engine::ManualClock::new(0));
+    let opts = Options {
+        background: true,
+        ..common::sim_options(SyncPolicy::Periodic(Duration::from_millis(20)), clock.clone())
+    };
+    let store = Store::create_on(disk.clone(), opts).expect("create");
+    store.put(b"k", b"v").expect("put");
+    let written = store.stats().last_lsn;
+    wait_for("the periodic sync", || store.stats().synced_lsn >= written);
+    store.abandon();
+    let (_disk, reopened) = open_image(disk.durable_image(), clock).expect("reopen");
+    assert_eq!(reopened.get(b"k").expect("get").as_deref(), Some(&b"v"[..]));
+}
