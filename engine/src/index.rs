@@ -16,6 +16,7 @@
 use crate::format::snapshot::IndexEntry;
 use hashbrown::HashTable;
 use parking_lot::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 const SHARD_BITS: u32 = 6;
 /// Number of independently locked shards.
@@ -44,11 +45,14 @@ fn shard_of(hash: u32) -> usize {
 #[derive(Debug)]
 pub struct Index {
     shards: Vec<RwLock<HashTable<IndexEntry>>>,
+    /// Entries in all shards; kept beside them so the write path can read it
+    /// without taking 64 locks (it sizes the checkpoint reserve on every put).
+    len: AtomicU64,
 }
 
 impl Default for Index {
     fn default() -> Self {
-        Index { shards: (0..SHARD_COUNT).map(|_| RwLock::new(HashTable::new())).collect() }
+        Index { shards: (0..SHARD_COUNT).map(|_| RwLock::new(HashTable::new())).collect(), len: AtomicU64::new(0) }
     }
 }
 
@@ -59,7 +63,10 @@ impl Index {
         for entry in entries {
             per_shard[shard_of(entry.hash)] += 1;
         }
-        let index = Index { shards: per_shard.iter().map(|&n| RwLock::new(HashTable::with_capacity(n))).collect() };
+        let index = Index {
+            shards: per_shard.iter().map(|&n| RwLock::new(HashTable::with_capacity(n))).collect(),
+            len: AtomicU64::new(entries.len() as u64),
+        };
         for entry in entries {
             index.shards[shard_of(entry.hash)]
                 .write()
@@ -91,6 +98,7 @@ impl Index {
             },
             None => {
                 shard.insert_unique(table_hash(new.hash), new, |e| table_hash(e.hash));
+                self.len.fetch_add(1, Ordering::Relaxed);
                 true
             }
         }
@@ -102,6 +110,7 @@ impl Index {
         match shard.find_entry(table_hash(old.hash), |e| *e == old) {
             Ok(found) => {
                 found.remove();
+                self.len.fetch_sub(1, Ordering::Relaxed);
                 true
             }
             Err(_) => false,
@@ -110,7 +119,7 @@ impl Index {
 
     /// Number of entries (keys, expired ones included until removed).
     pub fn len(&self) -> u64 {
-        self.shards.iter().map(|s| s.read().len() as u64).sum()
+        self.len.load(Ordering::Relaxed)
     }
 
     /// A copy of every entry, shard by shard (for checkpoints and scans).
@@ -154,7 +163,9 @@ mod tests {
         let c = IndexEntry::new(5, 12, 64, 3);
         assert!(index.replace(Some(a), c));
         assert!(!index.replace(Some(a), c), "old entry already replaced");
+        assert_eq!(index.len(), 2);
         assert!(index.remove(b));
+        assert_eq!(index.len(), 1);
         found.clear();
         index.candidates(5, &mut found);
         assert_eq!(found, vec![c]);
