@@ -53,7 +53,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         stats.index_heap_bytes
     );
     if hold {
-        println!("holding the store open; kill -9 this process and run again to watch recovery");
+        for i in 0..10u32 {
+            store.put(format!("demo:after-checkpoint:{i}").as_bytes(), b"replayed after a kill")?;
+        }
+        println!("wrote 10 keys after the checkpoint; holding the store open:");
+        println!("kill -9 this process and run again to watch recovery replay them");
         std::thread::park();
     }
     store.close()?;
