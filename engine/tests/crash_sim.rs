@@ -72,18 +72,7 @@ fn apply(state: &mut State, step: &Step) {
         Step::Delete(k) => {
             state.remove(k);
         }
-        Step::Batch(ops) => {
-            for op in ops {
-                match op {
-                    BatchOp::Put { key, value, .. } => {
-                        state.insert(key.clone(), value.clone());
-                    }
-                    BatchOp::Delete { key } => {
-                        state.remove(key);
-                    }
-                }
-            }
-        }
+        Step::Batch(ops) => common::apply_batch(state, ops),
         Step::Checkpoint => {}
     }
 }

@@ -1,7 +1,8 @@
 //! Helpers shared by the engine's integration tests.
 #![allow(dead_code)]
 
-use blockkv_engine::{ManualClock, Options, RecoveryMode, SimDisk, Store, SyncPolicy};
+use blockkv_engine::{BatchOp, ManualClock, Options, RecoveryMode, SimDisk, Store, SyncPolicy};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// A small simulated file: 256 KiB = 64 blocks.
@@ -34,4 +35,18 @@ pub fn open_image(image: Vec<u8>, clock: Arc<ManualClock>) -> blockkv_engine::Re
     let store =
         Store::open_storage(disk.clone(), std::path::Path::new("<sim>"), sim_options(SyncPolicy::Always, clock))?;
     Ok((disk, store))
+}
+
+/// Applies a batch to an oracle map, in order (last write wins).
+pub fn apply_batch(state: &mut BTreeMap<Vec<u8>, Vec<u8>>, ops: &[BatchOp]) {
+    for op in ops {
+        match op {
+            BatchOp::Put { key, value, .. } => {
+                state.insert(key.clone(), value.clone());
+            }
+            BatchOp::Delete { key } => {
+                state.remove(key);
+            }
+        }
+    }
 }
