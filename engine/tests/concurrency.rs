@@ -15,7 +15,7 @@ const PUTS_PER_WRITER: u64 = 400;
 const KEYS_PER_WRITER: u64 = 50;
 
 fn value(writer: u64, round: u64) -> Vec<u8> {
-    let len = if round % 37 == 0 { 6_000 } else { 20 + (round % 90) as usize };
+    let len = if round.is_multiple_of(37) { 6_000 } else { 20 + (round % 90) as usize };
     let mut bytes = format!("w{writer}r{round}:").into_bytes();
     bytes.resize(len, (writer * 31 + round) as u8);
     bytes
