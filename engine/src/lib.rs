@@ -5,7 +5,8 @@
 //! - [`store`]: the public API ([`Store`]); start reading here.
 //! - `format/`: every on-disk structure, encode + decode (docs/FORMAT.md).
 //! - [`storage`]: the seam to the disk: the real file and [`SimDisk`].
-//! - `log`: the append path; `commit`: group commit and the poison flag.
+//! - `log`: the append path; `group`: write groups (one leader writes and
+//!   syncs for many writers); `commit`: the sync rendezvous and the poison flag.
 //! - `index`: key hash -> location; `lookup`: resolving a key among candidates.
 //! - `alloc`: the block table (free bitmap, live bytes, pending-free list).
 //! - `checkpoint`: writing a checkpoint; [`recovery`]: reading them back,
@@ -19,6 +20,7 @@ pub mod clock;
 mod commit;
 mod error;
 pub mod format;
+mod group;
 mod index;
 pub mod limits;
 mod log;

@@ -54,6 +54,8 @@ struct Active {
 #[derive(Debug)]
 pub struct LogWriter {
     active: Option<Active>,
+    /// Blocks left behind by placements since the last flush, in log order.
+    sealed: Vec<Active>,
     next_gen: u64,
     next_lsn: u64,
     /// Bytes written to the file by appends, ever (for stats).
@@ -66,7 +68,7 @@ impl LogWriter {
     pub fn new(next_gen: u64, next_lsn: u64, active: Option<(u32, u64, Box<[u8]>, usize)>) -> Self {
         let active =
             active.map(|(block, generation, buf, used)| Active { block, generation, buf, used, written: used });
-        LogWriter { active, next_gen, next_lsn, bytes_written: 0 }
+        LogWriter { active, sealed: Vec::new(), next_gen, next_lsn, bytes_written: 0 }
     }
 
     pub fn last_lsn(&self) -> u64 {
@@ -88,24 +90,50 @@ impl LogWriter {
         ops: &[Op<'_>],
         purpose: Purpose,
     ) -> Result<Vec<Placed>, AppendError> {
-        let saved = (self.active.as_ref().map(|a| (a.block, a.used)), self.next_gen, self.next_lsn);
-        let mut plan = Plan { sealed: Vec::new(), allocated: Vec::new() };
-        let batch_count = ops.len() as u16;
-        let mut placed = Vec::with_capacity(ops.len());
-        for (i, op) in ops.iter().enumerate() {
-            match self.place(table, &mut plan, op, i as u16, batch_count, purpose) {
-                Ok(p) => placed.push(p),
-                Err(blocks_wanted) => {
-                    self.roll_back(table, plan, saved);
-                    return Err(AppendError::NoSpace { blocks_wanted });
-                }
-            }
-        }
-        self.issue(storage, plan.sealed).map_err(AppendError::Io)?;
+        let placed = self.place(table, ops, purpose).map_err(|blocks_wanted| AppendError::NoSpace { blocks_wanted })?;
+        self.flush(storage).map_err(AppendError::Io)?;
         Ok(placed)
     }
 
-    fn place(
+    /// Places `ops` as one unit (an atomic batch when more than one) in the
+    /// block buffers, assigning LSNs, without any I/O. On `Err(blocks
+    /// wanted)` nothing of this call remains; earlier placements stand.
+    /// Nothing placed is durable, or visible to readers, before `flush`.
+    pub fn place(&mut self, table: &mut BlockTable, ops: &[Op<'_>], purpose: Purpose) -> Result<Vec<Placed>, u64> {
+        let saved = Saved {
+            active: self.active.as_ref().map(|a| (a.block, a.used)),
+            sealed: self.sealed.len(),
+            next_gen: self.next_gen,
+            next_lsn: self.next_lsn,
+        };
+        let mut plan = Plan { allocated: Vec::new() };
+        let batch_count = ops.len() as u16;
+        let mut placed = Vec::with_capacity(ops.len());
+        for (i, op) in ops.iter().enumerate() {
+            match self.place_one(table, &mut plan, op, i as u16, batch_count, purpose) {
+                Ok(p) => placed.push(p),
+                Err(blocks_wanted) => {
+                    self.roll_back(table, plan, saved);
+                    return Err(blocks_wanted);
+                }
+            }
+        }
+        Ok(placed)
+    }
+
+    /// Writes everything placed since the last flush, in log order: sealed
+    /// blocks, then what is new in the active one.
+    pub fn flush(&mut self, storage: &dyn Storage) -> io::Result<()> {
+        for mut block in std::mem::take(&mut self.sealed) {
+            self.bytes_written += write_block(storage, &mut block)?;
+        }
+        if let Some(active) = self.active.as_mut() {
+            self.bytes_written += write_block(storage, active)?;
+        }
+        Ok(())
+    }
+
+    fn place_one(
         &mut self,
         table: &mut BlockTable,
         plan: &mut Plan,
@@ -199,7 +227,7 @@ impl LogWriter {
         BlockHeader::log(generation, prev_used).encode_into(&mut buf);
         let fresh = Active { block, generation, buf, used: BLOCK_HEADER_BYTES, written: 0 };
         if let Some(old) = self.active.replace(fresh) {
-            plan.sealed.push(old);
+            self.sealed.push(old);
         }
         Ok(())
     }
@@ -237,26 +265,14 @@ impl LogWriter {
         (active.block, offset as u32)
     }
 
-    /// Writes sealed blocks, then the active one, in log order.
-    fn issue(&mut self, storage: &dyn Storage, sealed: Vec<Active>) -> io::Result<()> {
-        for mut block in sealed {
-            self.bytes_written += write_block(storage, &mut block)?;
-        }
-        if let Some(active) = self.active.as_mut() {
-            self.bytes_written += write_block(storage, active)?;
-        }
-        Ok(())
-    }
-
-    fn roll_back(&mut self, table: &mut BlockTable, mut plan: Plan, saved: (Option<(u32, usize)>, u64, u64)) {
-        let (old_active, next_gen, next_lsn) = saved;
-        for block in plan.allocated.drain(..) {
+    fn roll_back(&mut self, table: &mut BlockTable, plan: Plan, saved: Saved) {
+        for block in plan.allocated {
             table.free_now(block);
         }
-        self.next_gen = next_gen;
-        self.next_lsn = next_lsn;
-        let mut candidates = plan.sealed.into_iter().chain(self.active.take());
-        self.active = old_active.and_then(|(block, used)| {
+        self.next_gen = saved.next_gen;
+        self.next_lsn = saved.next_lsn;
+        let mut candidates = self.sealed.split_off(saved.sealed).into_iter().chain(self.active.take());
+        self.active = saved.active.and_then(|(block, used)| {
             let mut active = candidates.find(|a| a.block == block)?;
             active.buf[used..].fill(0);
             active.used = used;
@@ -265,9 +281,17 @@ impl LogWriter {
     }
 }
 
+/// Blocks one `place` call allocated, freed again if it rolls back.
 struct Plan {
-    sealed: Vec<Active>,
     allocated: Vec<u32>,
+}
+
+/// The writer's state before a `place` call, for its roll back.
+struct Saved {
+    active: Option<(u32, usize)>,
+    sealed: usize,
+    next_gen: u64,
+    next_lsn: u64,
 }
 
 fn allocate(table: &mut BlockTable, plan: &mut Plan, purpose: Purpose) -> Result<u32, u64> {

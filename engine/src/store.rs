@@ -12,6 +12,7 @@ use crate::commit::{GroupCommit, Poison};
 use crate::error::{Error, Result};
 use crate::format::superblock::Superblock;
 use crate::format::{BLOCK_BYTES, COPY_OFFSETS, block_offset};
+use crate::group::{GroupInput, WriteGroup};
 use crate::index::{Index, key_hash};
 use crate::limits::{
     BATCH_BYTES_MAX, BATCH_OPS_MAX, FILE_BYTES_MAX, FILE_BYTES_MIN, KEY_BYTES_MAX, LSN_MAX, RESERVE_BLOCKS_MIN,
@@ -106,6 +107,7 @@ pub(crate) struct Inner {
     pub table: Mutex<BlockTable>,
     pub index: Index,
     pub commit: GroupCommit,
+    pub group: WriteGroup,
     pub poison: Poison,
     pub ckpt: Mutex<CheckpointState>,
     pub counters: Counters,
@@ -181,6 +183,7 @@ impl Store {
             table: Mutex::new(recovered.table),
             index: recovered.index,
             commit: GroupCommit::new(last_lsn),
+            group: WriteGroup::default(),
             poison: Poison::default(),
             ckpt: Mutex::new(recovered.ckpt),
             counters: Counters::default(),
@@ -477,14 +480,13 @@ impl Store {
         checkpoint::write_checkpoint(&self.inner).map(|_| ())
     }
 
+    /// Puts and batches go through a write group (group.rs).
     fn write(&self, ops: &[Op<'_>], purpose: Purpose) -> Result<()> {
         self.inner.writable()?;
-        let mut log = self.inner.log.lock();
-        let lsn = self.inner.append_locked(&mut log, ops, purpose)?;
-        drop(log);
+        self.inner.group.submit(ops, purpose, |group| self.inner.run_group(group))?;
         let user_bytes: usize = ops.iter().map(|op| op.key.len() + op.value.len()).sum();
         self.inner.counters.user_bytes.fetch_add(user_bytes as u64, Ordering::Relaxed);
-        self.inner.wait_durable(lsn)
+        Ok(())
     }
 
     fn current_live(&self, key: &[u8]) -> Result<Option<Current>> {
@@ -522,8 +524,72 @@ impl Inner {
         self.poison.check()
     }
 
-    /// Appends `ops` and updates the index; the caller holds the log lock.
-    /// Returns the LSN of the last record.
+    /// Runs one write group: places every request, writes them all with one
+    /// flush, publishes them in LSN order, syncs once (sync=always), and
+    /// hands each request its outcome.
+    fn run_group(&self, group: &[GroupInput<'_, '_>]) -> Vec<Result<u64>> {
+        let mut log = self.log.lock();
+        if self.poison.is_set() {
+            return group.iter().map(|_| self.poison.check().map(|()| 0)).collect();
+        }
+        let mut table = self.table.lock();
+        let new_keys: u64 = group.iter().map(|(ops, _)| ops.len() as u64).sum();
+        self.reserve_for(&mut table, new_keys);
+        let mut placed = Vec::with_capacity(group.len());
+        for &(ops, purpose) in group {
+            let outcome = if log.last_lsn() + ops.len() as u64 > LSN_MAX {
+                Err(Error::InvalidArgument(format!("log sequence numbers exhausted (limit {LSN_MAX})")))
+            } else {
+                log.place(&mut table, ops, purpose).map_err(|wanted| self.no_space(&table, wanted))
+            };
+            placed.push(outcome);
+        }
+        if let Err(err) = log.flush(&*self.storage) {
+            self.poison.set(format!("log write failed: {err}"));
+            return group
+                .iter()
+                .map(|_| Err(Error::io("log write", std::io::Error::new(err.kind(), err.to_string()))))
+                .collect();
+        }
+        let mut last = None;
+        for (&(ops, _), outcome) in group.iter().zip(&placed) {
+            if let Ok(places) = outcome {
+                self.publish(&mut table, ops, places);
+                last = places.last().map(|p| p.lsn).or(last);
+            }
+        }
+        self.update_reserve(&mut table);
+        if let Some(last) = last {
+            self.commit.written_lsn.store(last, Ordering::Release);
+        }
+        drop(table);
+        drop(log);
+        let synced = last.map_or(Ok(()), |lsn| self.wait_durable(lsn));
+        placed
+            .into_iter()
+            .map(|outcome| match (outcome, &synced) {
+                (Ok(places), Ok(())) => Ok(places.last().map_or(0, |p| p.lsn)),
+                // The sync covering this request failed (and poisoned the
+                // store): every writer in the group gets that I/O error.
+                (Ok(_), Err(err)) => Err(copy_error(err)),
+                (Err(err), _) => Err(err),
+            })
+            .collect()
+    }
+
+    fn no_space(&self, table: &BlockTable, blocks_wanted: u64) -> Error {
+        Error::NoSpace {
+            needed_blocks: blocks_wanted,
+            free_blocks: table.free_count(),
+            reserved_blocks: table.reserve_blocks(),
+            live_bytes: table.live_total(),
+            capacity_bytes: u64::from(self.block_count) * BLOCK_BYTES as u64,
+        }
+    }
+
+    /// Appends `ops` (place, flush, publish) for the writes that read before
+    /// they write (delete, expire); the caller holds the log lock. Returns
+    /// the LSN of the last record.
     fn append_locked(&self, log: &mut LogWriter, ops: &[Op<'_>], purpose: Purpose) -> Result<u64> {
         self.poison.check()?;
         if log.last_lsn() + ops.len() as u64 > LSN_MAX {
@@ -534,21 +600,24 @@ impl Inner {
         self.reserve_for(&mut table, ops.len() as u64);
         let placed = match log.append(&*self.storage, &mut table, ops, purpose) {
             Ok(placed) => placed,
-            Err(AppendError::NoSpace { blocks_wanted }) => {
-                return Err(Error::NoSpace {
-                    needed_blocks: blocks_wanted,
-                    free_blocks: table.free_count(),
-                    reserved_blocks: table.reserve_blocks(),
-                    live_bytes: table.live_total(),
-                    capacity_bytes: u64::from(self.block_count) * BLOCK_BYTES as u64,
-                });
-            }
+            Err(AppendError::NoSpace { blocks_wanted }) => return Err(self.no_space(&table, blocks_wanted)),
             Err(AppendError::Io(err)) => {
                 self.poison.set(format!("log write failed: {err}"));
                 return Err(Error::io("log write", err));
             }
         };
-        for (op, placed) in ops.iter().zip(&placed) {
+        self.publish(&mut table, ops, &placed);
+        self.update_reserve(&mut table);
+        let last = placed.last().map_or(log.last_lsn(), |p| p.lsn);
+        self.commit.written_lsn.store(last, Ordering::Release);
+        Ok(last)
+    }
+
+    /// Makes written records visible: index entries and live bytes, in LSN
+    /// order. Only after their bytes are in storage, so a reader never finds
+    /// an entry whose record it cannot read.
+    fn publish(&self, table: &mut BlockTable, ops: &[Op<'_>], placed: &[crate::log::Placed]) {
+        for (op, placed) in ops.iter().zip(placed) {
             let hash = key_hash(op.key);
             let current = lookup::find(&*self.storage, &self.index, op.key, hash).current;
             if let Some(current) = &current
@@ -571,10 +640,6 @@ impl Inner {
                 self.index.replace(old, entry);
             }
         }
-        self.update_reserve(&mut table);
-        let last = placed.last().map_or(log.last_lsn(), |p| p.lsn);
-        self.commit.written_lsn.store(last, Ordering::Release);
-        Ok(last)
     }
 
     /// Keeps room for the next checkpoint's snapshot (sized for every block
@@ -662,6 +727,14 @@ fn maintenance(inner: &Inner) {
         {
             tracing::warn!("periodic checkpoint failed: {err}");
         }
+    }
+}
+
+/// A copy of a sync outcome's error for each writer of a group.
+fn copy_error(err: &Error) -> Error {
+    match err {
+        Error::Io { op, source } => Error::Io { op, source: std::io::Error::new(source.kind(), source.to_string()) },
+        other => Error::Poisoned { reason: other.to_string() },
     }
 }
 
