@@ -15,6 +15,7 @@
 //! - [`wire`]: frame + codec together: [`read_message`], [`write_message`],
 //!   [`frame_message`].
 //! - `error`: [`ProtocolError`].
+//! - [`paths`]: the default socket and data paths kvd and kvctl share.
 #![deny(unsafe_code)]
 
 pub mod codec;
@@ -22,6 +23,7 @@ mod error;
 pub mod frame;
 pub mod handshake;
 pub mod message;
+pub mod paths;
 pub mod stats;
 pub mod wire;
 
