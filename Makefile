@@ -6,15 +6,20 @@ PREFIX   ?= $(HOME)/.local
 # e.g. `make crash-sim CRASH_SEEDS=100000`.
 CRASH_SEEDS ?= 10000
 
-.PHONY: build run test lint crash-sim bench install clean
+.PHONY: build run demo test lint crash-sim bench install clean
 
 build:
 	$(CARGO) build --release --workspace
 
-# Starts kvd in the foreground on the default data file and socket (the
-# daemon arrives with issue 3; until then this runs the engine demo, which
-# opens ./blockkv-demo.kvdata, writes, reads, checkpoints and prints stats).
+# Starts kvd in the foreground on the default data file and socket
+# ($KV_DATA / $KV_SOCKET, else per-user paths), creating a 64 MiB file on
+# first start. Stop it with Ctrl-C (SIGINT: clean checkpoint, exit 0).
 run:
+	$(CARGO) run --release -p blockkv-daemon --bin kvd -- --foreground
+
+# The engine on its own: opens ./blockkv-demo.kvdata, writes, reads,
+# checkpoints and prints stats.
+demo:
 	$(CARGO) run --release -p blockkv-engine --example demo
 
 test:
@@ -30,10 +35,10 @@ crash-sim:
 bench:
 	$(CARGO) bench -p blockkv-engine --bench engine_bench
 
-# Binaries (kvd, kvctl, kv-fsck, kv-bench) arrive with issues 3, 4 and 6;
-# each adds its own install line here.
+# kv-fsck and kv-bench join with issues 4 and 6.
 install: build
 	mkdir -p $(PREFIX)/bin
+	install -m 0755 target/release/kvd target/release/kvctl $(PREFIX)/bin/
 
 clean:
 	$(CARGO) clean

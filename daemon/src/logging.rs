@@ -1,0 +1,71 @@
+//! Operator logs through tracing: stderr, or a file that SIGHUP reopens
+//! (for logrotate). Filter: RUST_LOG, else --log-level, else info.
+
+use parking_lot::Mutex;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
+
+/// The log file, reopenable in place.
+#[derive(Debug, Clone)]
+pub struct LogFile {
+    path: PathBuf,
+    file: Arc<Mutex<File>>,
+}
+
+impl LogFile {
+    fn open_file(path: &Path) -> io::Result<File> {
+        OpenOptions::new().create(true).append(true).open(path)
+    }
+
+    /// Closes and reopens the file by name (after logrotate moved it).
+    pub fn reopen(&self) -> io::Result<()> {
+        let fresh = LogFile::open_file(&self.path)?;
+        *self.file.lock() = fresh;
+        Ok(())
+    }
+}
+
+/// A writer handle for one log line.
+#[derive(Debug)]
+pub struct LogFileWriter(Arc<Mutex<File>>);
+
+impl Write for LogFileWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.lock().write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.lock().flush()
+    }
+}
+
+impl<'a> MakeWriter<'a> for LogFile {
+    type Writer = LogFileWriter;
+    fn make_writer(&'a self) -> Self::Writer {
+        LogFileWriter(self.file.clone())
+    }
+}
+
+/// Installs the global subscriber; returns the log file to reopen on SIGHUP.
+pub fn init(log_file: Option<&Path>, level: Option<&str>) -> io::Result<Option<LogFile>> {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level.unwrap_or("info")));
+    match log_file {
+        None => {
+            tracing_subscriber::fmt().with_env_filter(filter).with_writer(io::stderr).with_target(false).init();
+            Ok(None)
+        }
+        Some(path) => {
+            let file = LogFile { path: path.to_path_buf(), file: Arc::new(Mutex::new(LogFile::open_file(path)?)) };
+            tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(file.clone())
+                .with_ansi(false)
+                .with_target(false)
+                .init();
+            Ok(Some(file))
+        }
+    }
+}

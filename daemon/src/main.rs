@@ -1,0 +1,119 @@
+//! kvd: parse arguments, open the store (exclusive lock), bind the socket,
+//! serve until SIGTERM/SIGINT, checkpoint, exit 0. The work is in the
+//! modules: `config`, `logging`, `socket`, `server`, `handler`, `metrics`.
+#![deny(unsafe_code)]
+
+mod config;
+mod detach;
+mod handler;
+mod logging;
+mod metrics;
+mod server;
+mod socket;
+
+use anyhow::Context;
+use blockkv_engine::{Error, Store};
+use clap::Parser;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+fn main() -> ExitCode {
+    let args = config::Args::parse();
+    if let Err(err) = args.validate() {
+        eprintln!("kvd: {err:#}");
+        return ExitCode::from(2);
+    }
+    // Detach before any thread exists (the store and the logger start threads).
+    let mut readiness = if args.daemonize {
+        match detach::daemonize() {
+            Ok(readiness) => readiness,
+            Err(err) => {
+                eprintln!("kvd: {err:#}");
+                return ExitCode::from(1);
+            }
+        }
+    } else {
+        detach::Readiness::foreground()
+    };
+    let log_file = match logging::init(args.log_path().as_deref(), args.log_level.as_deref()) {
+        Ok(file) => file,
+        Err(err) => {
+            let message = format!("cannot open the log file: {err}");
+            readiness.failed(&message);
+            eprintln!("kvd: {message}");
+            return ExitCode::from(1);
+        }
+    };
+    match run(&args, log_file, &mut readiness) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!("{err:#}");
+            readiness.failed(&format!("{err:#}"));
+            eprintln!("kvd: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(
+    args: &config::Args,
+    log_file: Option<logging::LogFile>,
+    readiness: &mut detach::Readiness,
+) -> anyhow::Result<()> {
+    let data = args.data_path();
+    let socket_path = args.socket_path();
+    if let Some(dir) = data.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    tracing::info!(
+        data = %data.display(),
+        socket = %socket_path.display(),
+        sync = ?args.sync_policy(),
+        workers = args.workers,
+        max_connections = args.max_connections,
+        recovery = %args.recovery,
+        "kvd {} starting",
+        env!("CARGO_PKG_VERSION")
+    );
+    // The data file's lock comes first: a second kvd on the same file stops
+    // here, before it touches the socket.
+    let store = Store::open(&data, args.store_options()).map_err(|err| match err {
+        Error::Locked { path, pid: Some(pid) } => {
+            anyhow::anyhow!("{} is already served by another kvd (pid {pid})", path.display())
+        }
+        other => anyhow::Error::new(other).context(format!("cannot open {}", data.display())),
+    })?;
+    let store = Arc::new(store);
+    tracing::info!("recovery: {}", store.recovery_report());
+    let (listener, socket_file) = socket::bind(&socket_path)?;
+    // The data file's lock is held and the socket is bound: now the pidfile,
+    // then the parent (if daemonized) may exit 0.
+    let pidfile = args.pidfile_path().map(|path| detach::PidFile::write(&path)).transpose()?;
+    tracing::info!(socket = %socket_path.display(), pid = std::process::id(), "listening");
+    readiness.ready();
+    let server = server::Server {
+        listener,
+        store: store.clone(),
+        metrics: Arc::new(metrics::Metrics::default()),
+        workers: args.workers,
+        max_connections: args.max_connections,
+        data_path: data.display().to_string(),
+        sync_policy: format!("{:?}", args.sync_policy()).to_lowercase(),
+        on_sighup: Box::new(move || {
+            if let Some(file) = &log_file {
+                match file.reopen() {
+                    Ok(()) => tracing::info!("log file reopened"),
+                    Err(err) => eprintln!("kvd: cannot reopen the log file: {err}"),
+                }
+            }
+        }),
+    };
+    server.run().context("event loop failed")?;
+    drop(socket_file);
+    let store = Arc::try_unwrap(store).map_err(|_| anyhow::anyhow!("store still in use at shutdown"))?;
+    let stats = store.stats();
+    store.close().context("final checkpoint failed")?;
+    drop(pidfile);
+    tracing::info!(keys = stats.keys, last_lsn = stats.last_lsn, "clean shutdown: checkpoint written, socket removed");
+    Ok(())
+}

@@ -1,0 +1,454 @@
+//! The event loop: one mio thread owns the listener and every connection
+//! (reads, handshakes, frame decoding, writes); a pool of worker threads runs
+//! the engine calls. A connection's pipelined requests go to a worker as one
+//! job, in order, so its responses come back in order; different
+//! connections' jobs run at once and share the engine's write groups.
+//!
+//! Every buffer is bounded: `CONNECTIONS_MAX`, the frame limit, requests
+//! queued per connection, unsent response bytes per connection; a peer that
+//! sends half a hello or half a frame and then nothing is closed after a
+//! timeout. A bad frame gets an error response, then its connection is
+//! closed; nobody else notices.
+
+use crate::handler::{self, Context};
+use crate::metrics::Metrics;
+use blockkv_protocol::handshake::{HELLO_BYTES, is_native_first_byte};
+use blockkv_protocol::{
+    ErrorKind, FrameDecoder, HandshakeReply, Hello, PROTOCOL_VERSION, Request, Response, codec, frame_message,
+};
+use mio::net::{UnixListener, UnixStream};
+use mio::{Events, Interest, Poll, Token, Waker};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook_mio::v1_0::Signals;
+use std::collections::{HashMap, VecDeque};
+use std::io::{self, Read, Write};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Requests decoded but not yet run, per connection, before kvd stops
+/// reading from it (pipelining backpressure).
+pub const PIPELINE_REQUESTS_MAX: usize = 1024;
+/// Requests handed to a worker in one job.
+pub const JOB_REQUESTS_MAX: usize = 256;
+/// Unsent response bytes per connection before kvd stops reading from it.
+pub const OUT_BYTES_MAX: usize = 32 * 1024 * 1024;
+/// A connection that holds half a hello or half a frame this long is closed.
+pub const PARTIAL_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long shutdown waits for in-flight requests and unsent responses.
+pub const SHUTDOWN_FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+const TICK: Duration = Duration::from_millis(500);
+
+const LISTENER: Token = Token(0);
+const SIGNALS: Token = Token(1);
+const WAKER: Token = Token(2);
+const FIRST_CONNECTION: usize = 3;
+
+/// What the server needs to run.
+pub struct Server {
+    pub listener: UnixListener,
+    pub store: Arc<blockkv_engine::Store>,
+    pub metrics: Arc<Metrics>,
+    pub workers: usize,
+    pub max_connections: usize,
+    pub data_path: String,
+    pub sync_policy: String,
+    pub on_sighup: Box<dyn Fn() + Send>,
+}
+
+struct Job {
+    token: Token,
+    requests: Vec<Request>,
+}
+
+enum Phase {
+    /// Waiting for the 6-byte hello.
+    Hello(Vec<u8>),
+    Open,
+}
+
+struct Connection {
+    stream: UnixStream,
+    phase: Phase,
+    decoder: FrameDecoder,
+    queued: VecDeque<Request>,
+    in_flight: bool,
+    out: Vec<u8>,
+    out_at: usize,
+    /// Stop reading: answer what is queued, flush, then close.
+    closing: bool,
+    /// The peer shut its writing side; close once answered.
+    peer_done: bool,
+    writable_interest: bool,
+    last_input: Instant,
+    /// Sent after every earlier answer, before closing (a bad frame).
+    final_error: Option<Response>,
+}
+
+impl Connection {
+    fn new(stream: UnixStream) -> Self {
+        Connection {
+            stream,
+            phase: Phase::Hello(Vec::with_capacity(HELLO_BYTES)),
+            decoder: FrameDecoder::new(),
+            queued: VecDeque::new(),
+            in_flight: false,
+            out: Vec::new(),
+            out_at: 0,
+            closing: false,
+            peer_done: false,
+            writable_interest: false,
+            last_input: Instant::now(),
+            final_error: None,
+        }
+    }
+
+    fn reading_paused(&self) -> bool {
+        self.closing
+            || self.peer_done
+            || self.queued.len() >= PIPELINE_REQUESTS_MAX
+            || self.out.len() - self.out_at >= OUT_BYTES_MAX
+    }
+
+    fn idle(&self) -> bool {
+        !self.in_flight && self.queued.is_empty() && self.final_error.is_none() && self.out_at == self.out.len()
+    }
+
+    /// Holding a partial hello or frame.
+    fn partial(&self) -> bool {
+        matches!(&self.phase, Phase::Hello(got) if !got.is_empty()) || self.decoder.buffered_bytes() > 0
+    }
+
+    fn respond(&mut self, response: &Response) {
+        if let Err(err) = frame_message(response, &mut self.out) {
+            let fallback = Response::error(ErrorKind::Internal, format!("response could not be encoded: {err}"));
+            let _ = frame_message(&fallback, &mut self.out);
+        }
+    }
+}
+
+impl Server {
+    /// Serves until SIGTERM or SIGINT, then drains and returns.
+    pub fn run(self) -> io::Result<()> {
+        let poll = Poll::new()?;
+        let mut listener = self.listener;
+        poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
+        let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])?;
+        poll.registry().register(&mut signals, SIGNALS, Interest::READABLE)?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let (job_tx, job_rx) = channel::<Job>();
+        let (done_tx, done_rx) = channel::<(Token, Vec<u8>)>();
+        let job_rx = Arc::new(Mutex::new(job_rx));
+        let workers: Vec<_> = (0..self.workers)
+            .map(|i| {
+                let (jobs, done, waker) = (job_rx.clone(), done_tx.clone(), waker.clone());
+                let (store, metrics) = (self.store.clone(), self.metrics.clone());
+                let (data_path, sync_policy) = (self.data_path.clone(), self.sync_policy.clone());
+                std::thread::Builder::new().name(format!("kvd-worker-{i}")).spawn(move || {
+                    let ctx =
+                        Context { store: &store, metrics: &metrics, data_path: &data_path, sync_policy: &sync_policy };
+                    worker(&ctx, &jobs, &done, &waker)
+                })
+            })
+            .collect::<io::Result<_>>()?;
+        drop(done_tx);
+        let mut loop_state = Loop {
+            poll,
+            connections: HashMap::new(),
+            next_token: FIRST_CONNECTION,
+            jobs: job_tx,
+            done: done_rx,
+            metrics: self.metrics.clone(),
+            max_connections: self.max_connections,
+        };
+        let mut events = Events::with_capacity(1024);
+        let mut stopping: Option<Instant> = None;
+        loop {
+            if let Err(err) = loop_state.poll.poll(&mut events, Some(TICK))
+                && err.kind() != io::ErrorKind::Interrupted
+            {
+                return Err(err);
+            }
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => loop_state.accept(&listener),
+                    SIGNALS => {
+                        for signal in signals.pending() {
+                            match signal {
+                                SIGHUP => {
+                                    tracing::info!("SIGHUP: reopening the log file");
+                                    (self.on_sighup)();
+                                }
+                                _ if stopping.is_none() => {
+                                    let name = if signal == SIGTERM { "SIGTERM" } else { "SIGINT" };
+                                    tracing::info!(
+                                        connections = loop_state.connections.len(),
+                                        "{name}: no new connections; finishing requests in flight"
+                                    );
+                                    loop_state.poll.registry().deregister(&mut listener)?;
+                                    stopping = Some(Instant::now());
+                                }
+                                _ => {}
+                            }
+                        }
+                    }
+                    WAKER => loop_state.collect_done(),
+                    token => loop_state.on_event(token, event.is_readable(), event.is_writable()),
+                }
+            }
+            loop_state.collect_done();
+            loop_state.sweep();
+            if let Some(since) = stopping {
+                let drained = loop_state.connections.values().all(Connection::idle);
+                if drained || since.elapsed() >= SHUTDOWN_FLUSH_TIMEOUT {
+                    if !drained {
+                        tracing::warn!("shutdown: gave up waiting for {} connections", loop_state.connections.len());
+                    }
+                    break;
+                }
+            }
+        }
+        drop(loop_state);
+        for handle in workers {
+            let _ = handle.join();
+        }
+        Ok(())
+    }
+}
+
+fn worker(ctx: &Context<'_>, jobs: &Mutex<Receiver<Job>>, done: &Sender<(Token, Vec<u8>)>, waker: &Waker) {
+    loop {
+        let job = match jobs.lock() {
+            Ok(jobs) => jobs.recv(),
+            Err(_) => return,
+        };
+        let Ok(job) = job else { return };
+        let mut out = Vec::new();
+        for request in job.requests {
+            let response = handler::handle(ctx, request);
+            if let Err(err) = frame_message(&response, &mut out) {
+                let fallback = Response::error(ErrorKind::Internal, format!("response could not be encoded: {err}"));
+                let _ = frame_message(&fallback, &mut out);
+            }
+        }
+        if done.send((job.token, out)).is_err() {
+            return;
+        }
+        let _ = waker.wake();
+    }
+}
+
+struct Loop {
+    poll: Poll,
+    connections: HashMap<Token, Connection>,
+    /// Tokens are never reused, so a late answer cannot reach a newer
+    /// connection that took an old one's place.
+    next_token: usize,
+    jobs: Sender<Job>,
+    done: Receiver<(Token, Vec<u8>)>,
+    metrics: Arc<Metrics>,
+    max_connections: usize,
+}
+
+impl Loop {
+    fn accept(&mut self, listener: &UnixListener) {
+        loop {
+            match listener.accept() {
+                Ok((mut stream, _)) => {
+                    self.metrics.connections_total.fetch_add(1, Ordering::Relaxed);
+                    if self.connections.len() >= self.max_connections {
+                        // Over CONNECTIONS_MAX: say so in the handshake's
+                        // place (best effort, never blocking), then close.
+                        self.metrics.connections_refused.fetch_add(1, Ordering::Relaxed);
+                        let _ = stream.write(&HandshakeReply::Busy { server_version: PROTOCOL_VERSION }.encode());
+                        tracing::warn!(limit = self.max_connections, "connection refused: at the connection limit");
+                        continue;
+                    }
+                    let token = Token(self.next_token);
+                    self.next_token += 1;
+                    if self.poll.registry().register(&mut stream, token, Interest::READABLE).is_ok() {
+                        self.connections.insert(token, Connection::new(stream));
+                        self.metrics.connections_open.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
+                Err(err) => {
+                    tracing::error!("accept failed: {err}");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_event(&mut self, token: Token, readable: bool, writable: bool) {
+        if !self.connections.contains_key(&token) {
+            return;
+        }
+        if readable {
+            self.read(token);
+        }
+        if writable || readable {
+            self.progress(token);
+        }
+    }
+
+    /// Reads what the peer sent (unless paused) and decodes it.
+    fn read(&mut self, token: Token) {
+        let Some(conn) = self.connections.get_mut(&token) else { return };
+        let mut chunk = [0u8; READ_CHUNK_BYTES];
+        while !conn.reading_paused() {
+            match conn.stream.read(&mut chunk) {
+                Ok(0) => {
+                    conn.peer_done = true;
+                    break;
+                }
+                Ok(n) => {
+                    conn.last_input = Instant::now();
+                    if !ingest(conn, &chunk[..n], &self.metrics) {
+                        break;
+                    }
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    self.drop_connection(token);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Dispatches queued requests, writes pending bytes, closes if done.
+    fn progress(&mut self, token: Token) {
+        let Some(conn) = self.connections.get_mut(&token) else { return };
+        if !conn.in_flight && !conn.queued.is_empty() {
+            let take = conn.queued.len().min(JOB_REQUESTS_MAX);
+            let requests: Vec<Request> = conn.queued.drain(..take).collect();
+            conn.in_flight = true;
+            if self.jobs.send(Job { token, requests }).is_err() {
+                conn.in_flight = false;
+            }
+        }
+        if !conn.in_flight
+            && conn.queued.is_empty()
+            && let Some(error) = conn.final_error.take()
+        {
+            conn.respond(&error);
+        }
+        let mut failed = false;
+        while conn.out_at < conn.out.len() {
+            match conn.stream.write(&conn.out[conn.out_at..]) {
+                Ok(n) => conn.out_at += n,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        if conn.out_at == conn.out.len() {
+            conn.out.clear();
+            conn.out_at = 0;
+        }
+        let want_write = conn.out_at < conn.out.len();
+        if want_write != conn.writable_interest {
+            let interest = if want_write { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
+            let _ = self.poll.registry().reregister(&mut conn.stream, token, interest);
+            conn.writable_interest = want_write;
+        }
+        if failed || ((conn.closing || conn.peer_done) && conn.idle()) {
+            self.drop_connection(token);
+        }
+    }
+
+    fn collect_done(&mut self) {
+        while let Ok((token, bytes)) = self.done.try_recv() {
+            let Some(conn) = self.connections.get_mut(&token) else { continue };
+            conn.in_flight = false;
+            conn.out.extend_from_slice(&bytes);
+            let was_paused = conn.reading_paused();
+            self.progress(token);
+            // Reading may have been paused by backpressure: resume by hand,
+            // since an edge-triggered poll will not report the old bytes.
+            if was_paused && self.connections.get(&token).is_some_and(|c| !c.reading_paused()) {
+                self.read(token);
+                self.progress(token);
+            }
+        }
+    }
+
+    /// Closes peers that sent half a hello or half a frame and went quiet.
+    fn sweep(&mut self) {
+        let stale: Vec<Token> = self
+            .connections
+            .iter()
+            .filter(|(_, c)| c.partial() && c.last_input.elapsed() >= PARTIAL_TIMEOUT)
+            .map(|(t, _)| *t)
+            .collect();
+        for token in stale {
+            tracing::info!("closing a connection that sent a partial message and went quiet");
+            self.drop_connection(token);
+        }
+    }
+
+    fn drop_connection(&mut self, token: Token) {
+        if let Some(mut conn) = self.connections.remove(&token) {
+            let _ = self.poll.registry().deregister(&mut conn.stream);
+            self.metrics.connections_open.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Feeds received bytes through the handshake and the frame decoder.
+/// Returns false when the connection stops reading (refused or bad input).
+fn ingest(conn: &mut Connection, mut input: &[u8], metrics: &Metrics) -> bool {
+    if let Phase::Hello(got) = &mut conn.phase {
+        if got.is_empty() && !input.is_empty() && !is_native_first_byte(input[0]) {
+            // RESP (issue 6) starts with an ASCII byte; not spoken yet.
+            conn.out.extend_from_slice(b"-ERR this kvd speaks only its native protocol (RESP is not built yet)\r\n");
+            conn.closing = true;
+            return false;
+        }
+        let take = (HELLO_BYTES - got.len()).min(input.len());
+        got.extend_from_slice(&input[..take]);
+        input = &input[take..];
+        if got.len() < HELLO_BYTES {
+            return true;
+        }
+        let mut hello = [0u8; HELLO_BYTES];
+        hello.copy_from_slice(got);
+        let reply = match Hello::decode(&hello) {
+            Ok(hello) => HandshakeReply::answer(&hello),
+            Err(_) => HandshakeReply::VersionRefused { server_version: PROTOCOL_VERSION },
+        };
+        conn.out.extend_from_slice(&reply.encode());
+        if !matches!(reply, HandshakeReply::Accepted { .. }) {
+            conn.closing = true;
+            return false;
+        }
+        conn.phase = Phase::Open;
+    }
+    loop {
+        match conn.decoder.next_frame(&mut input) {
+            Ok(Some(payload)) => match codec::decode::<Request>(&payload) {
+                Ok(request) => conn.queued.push_back(request),
+                Err(err) => return refuse(conn, metrics, format!("request does not decode: {err}")),
+            },
+            Ok(None) => return true,
+            Err(err) => return refuse(conn, metrics, format!("bad frame: {err}")),
+        }
+    }
+}
+
+/// A bad frame: the requests decoded before it are still answered, in
+/// order, then this error, then the connection closes.
+fn refuse(conn: &mut Connection, metrics: &Metrics, message: String) -> bool {
+    metrics.bad_frames.fetch_add(1, Ordering::Relaxed);
+    tracing::info!("closing a connection: {message}");
+    conn.final_error = Some(Response::error(ErrorKind::BadRequest, message));
+    conn.closing = true;
+    false
+}
