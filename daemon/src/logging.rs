@@ -54,7 +54,13 @@ pub fn init(log_file: Option<&Path>, level: Option<&str>) -> io::Result<Option<L
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level.unwrap_or("info")));
     match log_file {
         None => {
-            tracing_subscriber::fmt().with_env_filter(filter).with_writer(io::stderr).with_target(false).init();
+            let ansi = io::IsTerminal::is_terminal(&io::stderr());
+            tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(io::stderr)
+                .with_ansi(ansi)
+                .with_target(false)
+                .init();
             Ok(None)
         }
         Some(path) => {

@@ -97,8 +97,12 @@ pub(crate) fn recover(storage: &dyn Storage, path: &Path, mode: RecoveryMode, wr
             return Err(Error::RecoveryRefused { reason: "strict mode: no usable checkpoint".into() });
         }
         None => {
-            let reason =
-                if mode == RecoveryMode::Salvage { "salvage mode scans every block" } else { "no usable checkpoint" };
+            let new_file = report.slots.iter().all(|slot| *slot == SlotStatus::Empty);
+            let reason = match (mode, new_file) {
+                (RecoveryMode::Salvage, _) => "salvage mode scans every block",
+                (_, true) => "a new file: no checkpoint yet",
+                (_, false) => "no usable checkpoint",
+            };
             report.full_scan_reason = Some(reason.into());
             let current_slot = slots.iter().flatten().max_by_key(|(_, h)| h.checkpoint_id).map_or(1, |(s, _)| *s);
             from_full_scan(storage, &headers, superblock, current_slot, newest_id, mode, report)
