@@ -81,6 +81,9 @@ pub struct Args {
     /// Seconds between checkpoints (when anything was written).
     #[arg(long, default_value_t = blockkv_engine::CHECKPOINT_INTERVAL_S_DEFAULT)]
     pub checkpoint_interval_s: u64,
+    /// Close a client that holds half a hello or half a frame this long.
+    #[arg(long, hide = true, default_value_t = crate::server::PARTIAL_TIMEOUT.as_millis() as u64)]
+    pub partial_timeout_ms: u64,
     /// How much damage opening accepts: strict, tolerate-tail, salvage.
     #[arg(long, default_value = "tolerate-tail")]
     pub recovery: RecoveryMode,

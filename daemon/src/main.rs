@@ -97,6 +97,7 @@ fn run(
         metrics: Arc::new(metrics::Metrics::default()),
         workers: args.workers(),
         max_connections: args.max_connections,
+        partial_timeout: std::time::Duration::from_millis(args.partial_timeout_ms.max(1)),
         data_path: data.display().to_string(),
         sync_policy: format!("{:?}", args.sync_policy()).to_lowercase(),
         on_sighup: Box::new(move || {

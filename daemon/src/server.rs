@@ -34,7 +34,8 @@ pub const PIPELINE_REQUESTS_MAX: usize = 1024;
 pub const JOB_REQUESTS_MAX: usize = 256;
 /// Unsent response bytes per connection before kvd stops reading from it.
 pub const OUT_BYTES_MAX: usize = 32 * 1024 * 1024;
-/// A connection that holds half a hello or half a frame this long is closed.
+/// A connection that holds half a hello or half a frame this long is
+/// closed (default of kvd's hidden `--partial-timeout-ms`).
 pub const PARTIAL_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long shutdown waits for in-flight requests and unsent responses.
 pub const SHUTDOWN_FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
@@ -53,6 +54,7 @@ pub struct Server {
     pub metrics: Arc<Metrics>,
     pub workers: usize,
     pub max_connections: usize,
+    pub partial_timeout: Duration,
     pub data_path: String,
     pub sync_policy: String,
     pub on_sighup: Box<dyn Fn() + Send>,
@@ -162,6 +164,7 @@ impl Server {
             done: done_rx,
             metrics: self.metrics.clone(),
             max_connections: self.max_connections,
+            partial_timeout: self.partial_timeout,
         };
         let mut events = Events::with_capacity(1024);
         let mut stopping: Option<Instant> = None;
@@ -250,6 +253,7 @@ struct Loop {
     done: Receiver<(Token, Vec<u8>)>,
     metrics: Arc<Metrics>,
     max_connections: usize,
+    partial_timeout: Duration,
 }
 
 impl Loop {
@@ -385,7 +389,7 @@ impl Loop {
         let stale: Vec<Token> = self
             .connections
             .iter()
-            .filter(|(_, c)| c.partial() && c.last_input.elapsed() >= PARTIAL_TIMEOUT)
+            .filter(|(_, c)| c.partial() && c.last_input.elapsed() >= self.partial_timeout)
             .map(|(t, _)| *t)
             .collect();
         for token in stale {

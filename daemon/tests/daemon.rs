@@ -388,3 +388,18 @@ fn daemonize_detaches_for_real_and_writes_the_pidfile() {
     assert!(!pidfile.exists(), "pidfile removed at exit");
     assert!(!socket.exists(), "socket removed at exit");
 }
+
+#[test]
+fn half_a_frame_then_silence_is_closed_after_the_timeout() {
+    // A slow-loris client: four bytes of a 200-byte frame, then nothing.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kvd = Kvd::start(dir.path(), &["--partial-timeout-ms", "300"]);
+    let mut slow = kvd.client();
+    slow.write_all(&[200, 0, 0, 0, 1, 2, 3, 4]).expect("send");
+    let mut idle = kvd.client(); // idle, but holding nothing partial: kept
+    let mut rest = Vec::new();
+    slow.read_to_end(&mut rest).expect("closed by kvd, not hung");
+    assert!(rest.is_empty(), "no answer to half a frame");
+    assert_eq!(call(&mut idle, Request::Ping), Response::Pong, "an idle client is not cut off");
+    kvd.stop();
+}
