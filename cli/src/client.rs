@@ -10,7 +10,6 @@
 //! The connect itself has no timeout: a Unix socket connect either succeeds
 //! or fails at once (a full listen backlog is the rare exception).
 
-use crate::exit::request_name;
 use blockkv_protocol::{ProtocolError, Request, Response, client_handshake, read_message, write_message};
 use std::fmt;
 use std::io;
@@ -73,7 +72,7 @@ impl Client {
     /// The error for a failed send (`sending`) or a failed read of the answer.
     fn failed(&self, request: &Request, error: ProtocolError, sending: bool) -> ClientError {
         let socket_path = self.socket_path.clone();
-        let request = request_name(request);
+        let request = request.name();
         match error {
             ProtocolError::FrameTooLarge { len, limit } if sending => {
                 ClientError::RequestTooLarge { request, len, limit }
@@ -90,9 +89,7 @@ impl Call for Client {
         write_message(&mut self.stream, request).map_err(|error| self.failed(request, error, true))?;
         match read_message(&mut self.stream) {
             Ok(Some(response)) => Ok(response),
-            Ok(None) => {
-                Err(ClientError::Closed { socket_path: self.socket_path.clone(), request: request_name(request) })
-            }
+            Ok(None) => Err(ClientError::Closed { socket_path: self.socket_path.clone(), request: request.name() }),
             Err(error) => Err(self.failed(request, error, false)),
         }
     }

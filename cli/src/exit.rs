@@ -34,7 +34,7 @@ pub fn exit_code_for(request: &Request, response: &Response) -> u8 {
     if let Response::Error { .. } = response {
         return EXIT_REFUSED;
     }
-    if !answers(request, response) {
+    if !request.is_answered_by(response) {
         return EXIT_UNREACHABLE;
     }
     match response {
@@ -45,25 +45,6 @@ pub fn exit_code_for(request: &Request, response: &Response) -> u8 {
         | Response::TtlSet(false) => EXIT_NOT_FOUND,
         _ => EXIT_OK,
     }
-}
-
-/// True if `response` is the kind of answer `request` is answered by
-/// (docs/PROTOCOL.md, section 6). `Error` answers every request.
-pub fn answers(request: &Request, response: &Response) -> bool {
-    matches!(
-        (request, response),
-        (_, Response::Error { .. })
-            | (Request::Ping, Response::Pong)
-            | (Request::Get { .. }, Response::Value(_))
-            | (Request::Put { .. } | Request::Batch(_) | Request::Compact, Response::Done)
-            | (Request::Delete { .. }, Response::Deleted(_))
-            | (Request::Exists { .. }, Response::Exists(_))
-            | (Request::Scan { .. }, Response::Keys { .. })
-            | (Request::Ttl { .. }, Response::Ttl(_))
-            | (Request::Expire { .. }, Response::TtlSet(_))
-            | (Request::Stats, Response::Stats(_))
-            | (Request::Checkpoint, Response::Checkpointed { .. })
-    )
 }
 
 /// The response's name, for messages about an unexpected answer.
@@ -80,24 +61,6 @@ pub fn response_name(response: &Response) -> &'static str {
         Response::Stats(_) => "Stats",
         Response::Checkpointed { .. } => "Checkpointed",
         Response::Error { .. } => "Error",
-    }
-}
-
-/// The request's name, for messages.
-pub fn request_name(request: &Request) -> &'static str {
-    match request {
-        Request::Ping => "ping",
-        Request::Get { .. } => "get",
-        Request::Put { .. } => "put",
-        Request::Delete { .. } => "delete",
-        Request::Exists { .. } => "exists",
-        Request::Scan { .. } => "scan",
-        Request::Ttl { .. } => "ttl",
-        Request::Expire { .. } => "expire",
-        Request::Batch(_) => "batch",
-        Request::Stats => "stats",
-        Request::Checkpoint => "checkpoint",
-        Request::Compact => "compact",
     }
 }
 
@@ -197,7 +160,7 @@ mod tests {
             (Request::Checkpoint, Response::Done),
         ];
         for (request, response) in wrong {
-            assert!(!answers(&request, &response));
+            assert!(!request.is_answered_by(&response));
             assert_eq!(exit_code_for(&request, &response), EXIT_UNREACHABLE, "{request:?} {response:?}");
         }
     }

@@ -28,7 +28,7 @@
 //! (see [`crate::json`]).
 
 use crate::error::CliError;
-use crate::exit::{answers, exit_code_for, response_name};
+use crate::exit::{exit_code_for, response_name};
 use crate::json::{bytes_value, display_bytes};
 use crate::stats_text;
 use blockkv_protocol::{Request, Response, ScanItem, TtlReply};
@@ -63,7 +63,7 @@ pub fn render_response(
     if let Response::Error { kind, message } = response {
         return Err(CliError::Refused { command, kind, message });
     }
-    if !answers(request, &response) {
+    if !request.is_answered_by(&response) {
         return Err(CliError::UnexpectedResponse { command, response: response_name(&response) });
     }
     let code = exit_code_for(request, &response);

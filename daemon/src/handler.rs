@@ -29,7 +29,7 @@ pub struct Context<'a> {
 /// Runs one request.
 pub fn handle(ctx: &Context<'_>, request: Request) -> Response {
     let started = Instant::now();
-    let index = command_index(&request);
+    let index = request.kind_index();
     let response = run(ctx, request).unwrap_or_else(|err| error_response(&err));
     let ok = !matches!(response, Response::Error { .. });
     ctx.metrics.record(index, started.elapsed().as_micros() as u64, ok);
@@ -37,23 +37,6 @@ pub fn handle(ctx: &Context<'_>, request: Request) -> Response {
         tracing::debug!(command = crate::metrics::COMMANDS[index], "request refused: {response:?}");
     }
     response
-}
-
-fn command_index(request: &Request) -> usize {
-    match request {
-        Request::Ping => 0,
-        Request::Get { .. } => 1,
-        Request::Put { .. } => 2,
-        Request::Delete { .. } => 3,
-        Request::Exists { .. } => 4,
-        Request::Scan { .. } => 5,
-        Request::Ttl { .. } => 6,
-        Request::Expire { .. } => 7,
-        Request::Batch(_) => 8,
-        Request::Stats => 9,
-        Request::Checkpoint => 10,
-        Request::Compact => 11,
-    }
 }
 
 fn ttl(ttl_ms: Option<u64>) -> Option<Duration> {

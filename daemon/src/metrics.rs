@@ -8,8 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 /// The commands STATS reports on, in this order.
-pub const COMMANDS: [&str; 12] =
-    ["ping", "get", "put", "delete", "exists", "scan", "ttl", "expire", "batch", "stats", "checkpoint", "compact"];
+pub const COMMANDS: [&str; 12] = blockkv_protocol::Request::NAMES;
 /// Largest latency a histogram records (longer ones are clamped): 60 s.
 const LATENCY_US_MAX: u64 = 60_000_000;
 

@@ -200,6 +200,55 @@ impl fmt::Display for ErrorKind {
     }
 }
 
+impl Request {
+    /// Every request kind's name, in declaration order (STATS reports them
+    /// in this order; kvctl names the command in its messages).
+    pub const NAMES: [&'static str; 12] =
+        ["ping", "get", "put", "delete", "exists", "scan", "ttl", "expire", "batch", "stats", "checkpoint", "compact"];
+
+    /// This request's position in [`Request::NAMES`].
+    pub fn kind_index(&self) -> usize {
+        match self {
+            Request::Ping => 0,
+            Request::Get { .. } => 1,
+            Request::Put { .. } => 2,
+            Request::Delete { .. } => 3,
+            Request::Exists { .. } => 4,
+            Request::Scan { .. } => 5,
+            Request::Ttl { .. } => 6,
+            Request::Expire { .. } => 7,
+            Request::Batch(_) => 8,
+            Request::Stats => 9,
+            Request::Checkpoint => 10,
+            Request::Compact => 11,
+        }
+    }
+
+    /// The request's name ("get", "put", ...).
+    pub fn name(&self) -> &'static str {
+        Request::NAMES[self.kind_index()]
+    }
+
+    /// True if `response` is a well-formed answer to this request (an
+    /// error answers anything). PROTOCOL.md lists the pairs.
+    pub fn is_answered_by(&self, response: &Response) -> bool {
+        matches!(
+            (self, response),
+            (_, Response::Error { .. })
+                | (Request::Ping, Response::Pong)
+                | (Request::Get { .. }, Response::Value(_))
+                | (Request::Put { .. } | Request::Batch(_) | Request::Compact, Response::Done)
+                | (Request::Delete { .. }, Response::Deleted(_))
+                | (Request::Exists { .. }, Response::Exists(_))
+                | (Request::Scan { .. }, Response::Keys { .. })
+                | (Request::Ttl { .. }, Response::Ttl(_))
+                | (Request::Expire { .. }, Response::TtlSet(_))
+                | (Request::Stats, Response::Stats(_))
+                | (Request::Checkpoint, Response::Checkpointed { .. })
+        )
+    }
+}
+
 impl Response {
     /// An error response.
     pub fn error(kind: ErrorKind, message: impl Into<String>) -> Response {
