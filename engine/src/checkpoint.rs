@@ -1,7 +1,8 @@
 //! Writing a checkpoint: capture, snapshot chain, sync, slot header, sync.
 //!
 //! Ordering (DESIGN invariant 4):
-//! 1. Under the log lock, capture covered_lsn, replay_gen, the block table
+//! 1. Under the log lock, capture covered_lsn, replay_gen and replay_offset
+//!    (where replay starts: covered records are never parsed again), the block table
 //!    and the index: nothing is half-appended, so they agree.
 //! 2. Write the snapshot chain into free blocks.
 //! 3. fdatasync: covers the chain and every record with lsn <= covered_lsn.
@@ -61,13 +62,13 @@ pub(crate) fn write_checkpoint(inner: &Inner) -> Result<CheckpointInfo> {
     inner.poison.check()?;
     let started = Instant::now();
     let block_count = u64::from(inner.block_count);
-    let (covered_lsn, replay_gen, mut bitmap, live, entries, log_bytes) = {
+    let (covered_lsn, (replay_gen, replay_offset), mut bitmap, live, entries, log_bytes) = {
         let log = inner.log.lock();
         let mut table = inner.table.lock();
         table.on_capture();
         (
             log.last_lsn(),
-            log.replay_gen(),
+            (log.replay_gen(), log.replay_offset()),
             table.bitmap(),
             table.live_table().to_vec(),
             inner.index.entries(),
@@ -91,6 +92,7 @@ pub(crate) fn write_checkpoint(inner: &Inner) -> Result<CheckpointInfo> {
         snapshot_first_block: chain[0],
         snapshot_block_count: chain.len() as u32,
         snapshot_crc: masked_crc(&payload),
+        replay_offset,
     };
     let slot = 1 - state.slot;
     if let Err(err) = write_durably(inner, &header, &chain, &payload, slot) {

@@ -11,6 +11,7 @@
 //! - `alloc`: the block table (free bitmap, live bytes, pending-free list).
 //! - `checkpoint`: writing a checkpoint; [`recovery`]: reading them back,
 //!   replay, full scan (docs/RECOVERY.md).
+//! - [`fsck`]: the offline checker behind kv-fsck.
 //! - [`limits`]: every limit, named.
 #![deny(unsafe_code)]
 
@@ -20,6 +21,7 @@ pub mod clock;
 mod commit;
 mod error;
 pub mod format;
+pub mod fsck;
 mod group;
 mod index;
 pub mod limits;

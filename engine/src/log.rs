@@ -81,6 +81,11 @@ impl LogWriter {
         self.active.as_ref().map_or(self.next_gen, |a| a.generation)
     }
 
+    /// Where in the `replay_gen` block the not-yet-covered records begin.
+    pub fn replay_offset(&self) -> u32 {
+        self.active.as_ref().map_or(BLOCK_HEADER_BYTES, |a| a.used) as u32
+    }
+
     /// Appends `ops` as one unit (an atomic batch when more than one), writes
     /// them to storage in log order, and returns where each landed.
     pub fn append(

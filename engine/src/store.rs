@@ -123,7 +123,7 @@ pub(crate) struct Inner {
 /// take `&self`.
 #[derive(Debug)]
 pub struct Store {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
     maintenance: Option<JoinHandle<()>>,
     closed: bool,
 }

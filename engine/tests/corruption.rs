@@ -296,3 +296,35 @@ fn strict_mode_refuses_any_reported_damage() {
     let err = Store::open_storage(disk, Path::new("<sim>"), opts).expect_err("strict refuses");
     assert!(err.to_string().contains("superblock"), "{err}");
 }
+
+#[test]
+fn damage_to_a_checkpointed_record_in_the_head_block_loses_only_that_record() {
+    // Regression: replay re-parsed the head block from its start, read a
+    // damaged record the checkpoint covered as the end of the log, and cut
+    // (and zeroed) every later record in the block, all of them checkpointed.
+    let disk = Arc::new(SimDisk::new(1024 * 1024));
+    let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+    let store = Store::create_on(disk.clone(), sim_options(SyncPolicy::Always, clock.clone())).expect("create");
+    for i in 0..20u32 {
+        store.put(format!("key-{i:02}").as_bytes(), format!("value {i}").as_bytes()).expect("put");
+    }
+    let (victim, _) =
+        store.locate(b"key-05").expect("locate").expect("live").into_iter().next().map(|r| (r.0, r.1)).expect("range");
+    store.close().expect("close: checkpoint covers every record");
+    let mut bytes = disk.durable_image();
+    bytes[victim as usize + 45] ^= 0x01;
+    for round in 0..2 {
+        let (reopened_disk, store) = common::open_image(bytes, clock.clone()).expect("reopen");
+        assert!(store.get(b"key-05").is_err(), "round {round}: the damaged record is an error, never a value");
+        for i in (0..20u32).filter(|&i| i != 5) {
+            let key = format!("key-{i:02}");
+            assert_eq!(
+                store.get(key.as_bytes()).expect("get"),
+                Some(format!("value {i}").into_bytes()),
+                "round {round}: {key}"
+            );
+        }
+        store.close().expect("close");
+        bytes = reopened_disk.durable_image();
+    }
+}

@@ -15,7 +15,8 @@
 //!  48     4   snapshot_first_block  first SNAPSHOT block of the chain
 //!  52     4   snapshot_block_count  blocks in the chain
 //!  56     4   snapshot_crc          masked CRC32C of the whole payload
-//!  60     4   reserved              zero
+//!  60     4   replay_offset         byte in the replay_gen block where replay
+//!                                   starts (the records before it are covered)
 //! ```
 
 use super::{get_u32, get_u64, masked_crc, put_u32, put_u64};
@@ -34,6 +35,7 @@ pub struct SlotHeader {
     pub snapshot_first_block: u32,
     pub snapshot_block_count: u32,
     pub snapshot_crc: u32,
+    pub replay_offset: u32,
 }
 
 impl SlotHeader {
@@ -48,6 +50,7 @@ impl SlotHeader {
         put_u32(&mut out, 48, self.snapshot_first_block);
         put_u32(&mut out, 52, self.snapshot_block_count);
         put_u32(&mut out, 56, self.snapshot_crc);
+        put_u32(&mut out, 60, self.replay_offset);
         let crc = masked_crc(&out[4..]);
         put_u32(&mut out, 0, crc);
         out
@@ -72,11 +75,14 @@ impl SlotHeader {
             snapshot_first_block: get_u32(bytes, 48),
             snapshot_block_count: get_u32(bytes, 52),
             snapshot_crc: get_u32(bytes, 56),
+            replay_offset: get_u32(bytes, 60),
         };
         if header.checkpoint_id == 0
             || header.replay_gen == 0
             || header.snapshot_block_count == 0
             || header.covered_lsn > crate::limits::LSN_MAX
+            || (header.replay_offset as usize) < crate::format::BLOCK_HEADER_BYTES
+            || header.replay_offset as usize > crate::format::BLOCK_BYTES
         {
             return Err("slot header field out of range");
         }
@@ -98,6 +104,7 @@ mod tests {
             snapshot_first_block: 40,
             snapshot_block_count: 3,
             snapshot_crc: 0xdead_beef,
+            replay_offset: 1234,
         }
     }
 

@@ -5,7 +5,7 @@
 
 mod replay;
 mod report;
-mod scan;
+pub(crate) mod scan;
 
 pub use report::{Damage, RecoveryMode, RecoveryReport, SlotStatus, TailCut};
 
@@ -180,7 +180,7 @@ struct Blocks<'a> {
 }
 
 /// Every block's header, read in parallel, and the orphan blocks (above).
-fn scan_headers(storage: &dyn Storage, block_count: u32) -> (Vec<Option<BlockHeader>>, Vec<(u32, u64)>) {
+pub(crate) fn scan_headers(storage: &dyn Storage, block_count: u32) -> (Vec<Option<BlockHeader>>, Vec<(u32, u64)>) {
     let scanned: Vec<(Option<BlockHeader>, Option<u64>)> = (0..block_count)
         .into_par_iter()
         .map(|block| {
@@ -317,8 +317,16 @@ fn from_checkpoint(
     }
     chain.sort_by_key(|&b| headers[b as usize].map_or(0, |h| h.seq));
     let index = Index::from_entries(&snapshot.entries);
-    let outcome =
-        replay::replay(storage, headers, blocks.orphans, header.replay_gen, header.covered_lsn, &index, &mut table);
+    let outcome = replay::replay(
+        storage,
+        headers,
+        blocks.orphans,
+        header.replay_gen,
+        header.replay_offset as usize,
+        header.covered_lsn,
+        &index,
+        &mut table,
+    );
     report.log_blocks_replayed = outcome.blocks_replayed;
     report.records_replayed = outcome.records_replayed;
     if let Some(cut) = &outcome.cut {

@@ -57,16 +57,16 @@ struct Replay<'a> {
     open: Option<Replayed>,
     batch: Vec<Replayed>,
     records_replayed: u64,
-    /// Any fragment seen yet (only the very first may continue a covered record).
-    seen_any: bool,
 }
 
 /// Replays LOG blocks with generation >= `replay_gen` into `index` and `table`.
+#[allow(clippy::too_many_arguments)]
 pub fn replay(
     storage: &dyn Storage,
     headers: &[Option<BlockHeader>],
     orphans: &[(u32, u64)],
     replay_gen: u64,
+    replay_offset: usize,
     covered_lsn: u64,
     index: &Index,
     table: &mut BlockTable,
@@ -89,7 +89,6 @@ pub fn replay(
         open: None,
         batch: Vec::new(),
         records_replayed: 0,
-        seen_any: false,
     };
     let mut tail: Option<(u32, u64, usize)> = None;
     let mut cut: Option<Cut> = None;
@@ -133,7 +132,14 @@ pub fn replay(
         }
         blocks_replayed += 1;
         replay.table.set_use(block, BlockUse::Log { generation });
-        let mut offset = BLOCK_HEADER_BYTES;
+        // The head block's records before replay_offset are the checkpoint's:
+        // they are never parsed again, so damage to one of them cannot be
+        // mistaken for the end of the log (and cut, and zeroed).
+        let mut offset = if generation == replay_gen {
+            replay_offset.clamp(BLOCK_HEADER_BYTES, BLOCK_BYTES)
+        } else {
+            BLOCK_HEADER_BYTES
+        };
         named_next = None;
         seal_at = None;
         loop {
@@ -290,13 +296,6 @@ impl Replay<'_> {
     fn take(&mut self, block: u32, offset: u32, header: &RecordHeader, bytes: &[u8]) -> Result<(), &'static str> {
         match header.kind {
             FragmentKind::Middle | FragmentKind::Last => {
-                if self.open.is_none() && !self.seen_any && header.lsn <= self.covered_lsn {
-                    // The head block may start with the tail of a large record
-                    // the checkpoint already covers.
-                    self.seen_any = true;
-                    return Ok(());
-                }
-                self.seen_any = true;
                 let open = self.open.as_mut().ok_or("fragment without its FIRST")?;
                 if open.next_block != block || offset as usize != BLOCK_HEADER_BYTES || open.header.lsn != header.lsn {
                     return Err("fragment does not continue the open record");
@@ -311,7 +310,6 @@ impl Replay<'_> {
             }
             FragmentKind::Seal => Err("SEAL handled by the block loop"),
             FragmentKind::Full | FragmentKind::First => {
-                self.seen_any = true;
                 if self.open.is_some() {
                     return Err("record interrupts a large record");
                 }

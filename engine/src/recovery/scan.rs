@@ -50,35 +50,49 @@ struct BlockScan {
     damaged: Vec<Damage>,
 }
 
+/// A whole record found by a scan, every fragment verified.
 #[derive(Debug)]
-struct Record {
-    header: RecordHeader,
-    key: Vec<u8>,
-    block: u32,
-    offset: u32,
-    extents: Vec<(u32, u32)>,
+pub(crate) struct Record {
+    pub header: RecordHeader,
+    pub key: Vec<u8>,
+    pub block: u32,
+    pub offset: u32,
+    pub extents: Vec<(u32, u32)>,
 }
 
-/// Scans every LOG block. `resync` (salvage) looks past a damaged record for
-/// the next one that verifies; otherwise the rest of that block is skipped.
-pub fn full_scan(storage: &dyn Storage, headers: &[Option<BlockHeader>], resync: bool) -> Scanned {
-    let log_blocks: Vec<(u32, u64)> = headers
-        .iter()
-        .enumerate()
-        .filter_map(|(b, h)| h.filter(|h| h.kind == BlockKind::Log).map(|h| (b as u32, h.generation)))
+/// Everything a scan of the blocks found: whole records (unsorted), damage,
+/// and the blocks without a valid header whose records were read anyway.
+#[derive(Debug)]
+pub(crate) struct Found {
+    pub records: Vec<Record>,
+    pub damaged: Vec<Damage>,
+    pub salvaged: Vec<u32>,
+}
+
+/// Reads every LOG block (and, with `resync`, every block whose header does
+/// not verify) in parallel and joins fragments into records. `progress` is
+/// called once per block read.
+pub(crate) fn find_records(
+    storage: &dyn Storage,
+    headers: &[Option<BlockHeader>],
+    resync: bool,
+    progress: &(dyn Fn() + Sync),
+) -> Found {
+    let blocks: Vec<u32> = (FIRST_DATA_BLOCK..headers.len() as u32)
+        .filter(|&b| match headers[b as usize] {
+            Some(h) => h.kind == BlockKind::Log,
+            // Salvage also reads blocks whose header does not verify: a
+            // destroyed header must not hide the records behind it.
+            None => resync,
+        })
         .collect();
-    // Salvage also reads blocks whose header does not verify: a destroyed
-    // header must not hide the records behind it.
-    let headerless: Vec<u32> = if resync {
-        (FIRST_DATA_BLOCK..headers.len() as u32).filter(|&b| headers[b as usize].is_none()).collect()
-    } else {
-        Vec::new()
-    };
-    let mut scans: Vec<BlockScan> = log_blocks
+    let mut scans: Vec<BlockScan> = blocks
         .par_iter()
-        .map(|&(block, _)| block)
-        .chain(headerless.par_iter().copied())
-        .map(|block| scan_block(storage, block, resync))
+        .map(|&block| {
+            let scan = scan_block(storage, block, resync);
+            progress();
+            scan
+        })
         .collect();
     let salvaged: Vec<u32> = scans
         .iter_mut()
@@ -94,7 +108,20 @@ pub fn full_scan(storage: &dyn Storage, headers: &[Option<BlockHeader>], resync:
         .filter(|s| headers[s.block as usize].is_some() || !s.fragments.is_empty())
         .flat_map(|s| s.damaged.iter().cloned())
         .collect();
-    let mut records = assemble(&scans, &mut damaged);
+    let records = assemble(&scans, &mut damaged);
+    Found { records, damaged, salvaged }
+}
+
+/// Scans every LOG block. `resync` (salvage) looks past a damaged record for
+/// the next one that verifies; otherwise the rest of that block is skipped.
+pub fn full_scan(storage: &dyn Storage, headers: &[Option<BlockHeader>], resync: bool) -> Scanned {
+    let log_blocks: Vec<(u32, u64)> = headers
+        .iter()
+        .enumerate()
+        .filter_map(|(b, h)| h.filter(|h| h.kind == BlockKind::Log).map(|h| (b as u32, h.generation)))
+        .collect();
+    let Found { mut records, damaged, salvaged } = find_records(storage, headers, resync, &|| {});
+
     records.par_sort_unstable_by_key(|r| r.header.lsn);
     let max_lsn = records.last().map_or(0, |r| r.header.lsn);
     let records = drop_unfinished_batches(records, max_lsn);
@@ -244,7 +271,7 @@ fn follow(first_fragment: &HashMap<u32, &Fragment>, first: &RecordHeader) -> Opt
 
 /// Drops a batch with missing members when nothing newer follows it. With no
 /// compactor yet, members go missing only through damage or a torn tail.
-fn drop_unfinished_batches(records: Vec<Record>, max_lsn: u64) -> Vec<Record> {
+pub(crate) fn drop_unfinished_batches(records: Vec<Record>, max_lsn: u64) -> Vec<Record> {
     let mut present: HashMap<u64, u16> = HashMap::new();
     for r in records.iter().filter(|r| r.header.batch_count > 1) {
         *present.entry(r.header.lsn.saturating_sub(u64::from(r.header.batch_index))).or_default() += 1;

@@ -1,0 +1,249 @@
+//! The offline checker behind `kv-fsck`: everything recovery verifies, plus
+//! a full scan of every record and cross-checks of what the store believes
+//! (checkpoint + replay) against what the blocks hold.
+//!
+//! Checks, each reported with block, offset, what is wrong and the key
+//! when known:
+//! - superblock copies, both checkpoint slots, the snapshot chain (recovery);
+//! - every block header and record checksum (a parallel scan);
+//! - the index against the scan: each key's entry names its newest record,
+//!   no deleted key is indexed;
+//! - the bitmap against the blocks live records use, and each block's
+//!   live-byte accounting;
+//! - tombstones: a delete whose tombstone sits in a block the allocator
+//!   could reuse while an older version survives could be undone;
+//! - TTLs: expired keys awaiting cleanup, expiry times out of range.
+//!
+//! A torn tail after a crash is normal: it is a note, not a problem.
+
+use crate::alloc::BlockUse;
+use crate::index::key_hash;
+use crate::lookup;
+use crate::read::record_extents;
+use crate::recovery::scan::{Found, drop_unfinished_batches, find_records};
+use crate::recovery::{SlotStatus, scan_headers};
+use crate::store::Store;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Expiry times beyond this many milliseconds from now are suspect.
+const TTL_MS_SANE_MAX: u64 = 100 * 365 * 24 * 3600 * 1000;
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// Data is damaged, lost or at risk.
+    Error,
+    /// Inconsistent bookkeeping that does not lose data.
+    Warning,
+}
+
+/// One finding.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    pub severity: Severity,
+    pub block: Option<u32>,
+    pub offset: Option<u32>,
+    pub what: String,
+    pub key: Option<Vec<u8>>,
+}
+
+/// Counts over the whole file.
+#[derive(Debug, Clone, Default)]
+pub struct Totals {
+    pub blocks: u64,
+    pub blocks_log: u64,
+    pub blocks_snapshot: u64,
+    pub blocks_free: u64,
+    pub blocks_pending_free: u64,
+    pub records_scanned: u64,
+    pub live_records: u64,
+    pub tombstones: u64,
+    pub keys: u64,
+    pub expired_keys: u64,
+    pub damaged_records: u64,
+}
+
+/// What the check found.
+#[derive(Debug, Clone, Default)]
+pub struct FsckReport {
+    pub problems: Vec<Problem>,
+    /// Normal findings worth a line (a torn tail after a crash).
+    pub notes: Vec<String>,
+    pub totals: Totals,
+    /// Records a damaged region starts at: (block, offset), for quarantine.
+    pub damaged_at: Vec<(u32, u32)>,
+}
+
+impl FsckReport {
+    pub fn errors(&self) -> usize {
+        self.problems.iter().filter(|p| p.severity == Severity::Error).count()
+    }
+
+    fn error(&mut self, block: Option<u32>, offset: Option<u32>, what: String, key: Option<Vec<u8>>) {
+        self.problems.push(Problem { severity: Severity::Error, block, offset, what, key });
+    }
+
+    fn warning(&mut self, block: Option<u32>, offset: Option<u32>, what: String, key: Option<Vec<u8>>) {
+        self.problems.push(Problem { severity: Severity::Warning, block, offset, what, key });
+    }
+}
+
+impl Store {
+    /// Checks the store (open it read-only for an offline check). `progress`
+    /// is called with (blocks read, blocks to read) during the scan.
+    pub fn fsck(&self, progress: &(dyn Fn(u64, u64) + Sync)) -> FsckReport {
+        let inner = &self.inner;
+        let storage = &*inner.storage;
+        let mut report = FsckReport::default();
+        from_recovery(self, &mut report);
+
+        let (headers, _) = scan_headers(storage, inner.block_count);
+        let total = headers.iter().flatten().count() as u64;
+        let done = AtomicU64::new(0);
+        let tick = || progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
+        let Found { records, damaged, .. } = find_records(storage, &headers, true, &tick);
+        for damage in &damaged {
+            report.error(Some(damage.block), Some(damage.offset), damage.reason.clone(), damage.key_hint.clone());
+            report.damaged_at.push((damage.block, damage.offset));
+        }
+        report.totals.damaged_records = damaged.len() as u64;
+        report.totals.records_scanned = records.len() as u64;
+
+        // The newest record of each key within the log; records beyond its
+        // end were cut by recovery (a torn tail) and are not the truth.
+        let last_lsn = self.stats().last_lsn;
+        let mut records = records;
+        records.sort_unstable_by_key(|r| r.header.lsn);
+        let max_lsn = records.last().map_or(0, |r| r.header.lsn);
+        let records = drop_unfinished_batches(records, max_lsn);
+        let beyond = records.iter().filter(|r| r.header.lsn > last_lsn).count();
+        if beyond > 0 {
+            report.notes.push(format!("{beyond} records lie beyond the end of the log (lsn > {last_lsn}): a cut tail"));
+        }
+        let mut newest = HashMap::with_capacity(records.len());
+        for record in records.iter().filter(|r| r.header.lsn <= last_lsn) {
+            newest.insert(record.key.as_slice(), record);
+        }
+        let now = inner.clock.now_ms();
+        let table = inner.table.lock();
+        let mut live = vec![0u64; table.block_count() as usize];
+        for (key, record) in &newest {
+            let key = key.to_vec();
+            let found = lookup::find(storage, &inner.index, &key, key_hash(&key)).current;
+            let at = (Some(record.block), Some(record.offset));
+            if record.header.is_tombstone() {
+                report.totals.tombstones += 1;
+                if found.is_some() {
+                    report.error(at.0, at.1, "deleted key is still in the index".into(), Some(key.clone()));
+                }
+                if table.use_of(record.block) == BlockUse::Free {
+                    let what = "tombstone in a free block: the delete could be undone if the block is reused".into();
+                    report.error(at.0, at.1, what, Some(key));
+                }
+                continue;
+            }
+            report.totals.live_records += 1;
+            let Some(current) = found else {
+                report.error(
+                    at.0,
+                    at.1,
+                    format!("newest record (lsn {}) is not in the index", record.header.lsn),
+                    Some(key),
+                );
+                continue;
+            };
+            if current.entry.lsn() != record.header.lsn {
+                let what = format!(
+                    "index names lsn {} but the newest record is lsn {}",
+                    current.entry.lsn(),
+                    record.header.lsn
+                );
+                report.error(at.0, at.1, what, Some(key.clone()));
+            }
+            let expires = current.first.header.expires_ms;
+            if expires != 0 && expires <= now {
+                report.totals.expired_keys += 1;
+            } else if expires > now.saturating_add(TTL_MS_SANE_MAX) {
+                report.warning(
+                    at.0,
+                    at.1,
+                    format!("expiry {expires} ms is more than 100 years away"),
+                    Some(key.clone()),
+                );
+            }
+            match record_extents(storage, current.entry.block, &current.first) {
+                Ok(extents) => {
+                    for (block, bytes) in extents {
+                        live[block as usize] += u64::from(bytes);
+                        if !matches!(table.use_of(block), BlockUse::Log { .. }) {
+                            let what = "block holds a live record but is not in use in the bitmap".into();
+                            report.error(Some(block), None, what, Some(key.clone()));
+                        }
+                    }
+                }
+                Err(err) => report.error(at.0, at.1, format!("live record unreadable: {err}"), Some(key)),
+            }
+        }
+        for block in 0..table.block_count() {
+            let accounted = u64::from(table.live_table()[block as usize]);
+            if matches!(table.use_of(block), BlockUse::Log { .. }) && accounted != live[block as usize] {
+                let what = format!("live-byte accounting says {accounted}, the records say {}", live[block as usize]);
+                report.warning(Some(block), None, what, None);
+            }
+            match table.use_of(block) {
+                BlockUse::Log { .. } => report.totals.blocks_log += 1,
+                BlockUse::Snapshot => report.totals.blocks_snapshot += 1,
+                BlockUse::Free => report.totals.blocks_free += 1,
+                BlockUse::Meta => {}
+            }
+        }
+        report.totals.blocks = u64::from(table.block_count());
+        report.totals.blocks_pending_free = table.pending_count();
+        report.totals.keys = inner.index.len();
+        report
+    }
+}
+
+/// Turns what recovery found into findings.
+fn from_recovery(store: &Store, report: &mut FsckReport) {
+    let recovery = store.recovery_report();
+    if recovery.superblock_copies_valid < 2 {
+        report.warning(
+            Some(0),
+            None,
+            format!("{} of 2 superblock copies verify", recovery.superblock_copies_valid),
+            None,
+        );
+    }
+    for (slot, status) in recovery.slots.iter().enumerate() {
+        let name = ["A", "B"][slot];
+        match status {
+            SlotStatus::Damaged { reason } => {
+                report.warning(Some(1 + slot as u32), None, format!("checkpoint slot {name}: {reason}"), None)
+            }
+            SlotStatus::Unusable { id, reason } => report.warning(
+                Some(1 + slot as u32),
+                None,
+                format!("checkpoint slot {name} (id {id}) is unusable: {reason}"),
+                None,
+            ),
+            SlotStatus::Valid { .. } | SlotStatus::Empty => {}
+        }
+    }
+    if let Some(reason) = &recovery.full_scan_reason {
+        report.warning(None, None, format!("no checkpoint could be used ({reason})"), None);
+    }
+    if let Some(cut) = &recovery.tail_cut {
+        report.notes.push(format!(
+            "log tail cut at block {} offset {} ({}); {} records after it are discarded at the next open: normal after a crash",
+            cut.block, cut.offset, cut.reason, cut.records_discarded
+        ));
+    }
+    for damage in &recovery.damaged {
+        // Damaged records are found again by the scan; report the rest here.
+        if damage.offset == 0 || damage.block < crate::format::FIRST_DATA_BLOCK {
+            report.error(Some(damage.block), Some(damage.offset), damage.reason.clone(), damage.key_hint.clone());
+        }
+    }
+}
