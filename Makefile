@@ -6,7 +6,7 @@ PREFIX   ?= $(HOME)/.local
 # e.g. `make crash-sim CRASH_SEEDS=100000`.
 CRASH_SEEDS ?= 10000
 
-.PHONY: build run demo test lint crash-sim bench install clean
+.PHONY: build run demo test lint crash-sim crash-test bench install clean
 
 build:
 	$(CARGO) build --release --workspace
@@ -31,6 +31,11 @@ lint:
 
 crash-sim:
 	BLOCKKV_CRASH_SEEDS=$(CRASH_SEEDS) $(CARGO) test --release -p blockkv-engine --test crash_sim
+
+# kill -9 against real kvd processes, 1,000 cycles (make test runs 30):
+# see recovery-tests/crash-test.sh.
+crash-test:
+	recovery-tests/crash-test.sh --cycles 1000
 
 bench:
 	$(CARGO) bench -p blockkv-engine --bench engine_bench

@@ -17,6 +17,7 @@
 //! A torn tail after a crash is normal: it is a note, not a problem.
 
 use crate::alloc::BlockUse;
+use crate::format::block::BlockKind;
 use crate::index::key_hash;
 use crate::lookup;
 use crate::read::record_extents;
@@ -103,11 +104,32 @@ impl Store {
         let done = AtomicU64::new(0);
         let tick = || progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
         let Found { records, damaged, .. } = find_records(storage, &headers, true, &tick);
+        // Damage where recovery cut the log (and after it) is the torn tail
+        // of a crash, which recovery discards: the same as what it found.
+        let cut = self.recovery_report().tail_cut.as_ref().map(|cut| {
+            let generation = headers[cut.block as usize].map_or(0, |h| h.generation);
+            (cut.block, cut.offset, generation)
+        });
+        let in_cut_tail = |block: u32, offset: u32| {
+            cut.is_some_and(|(cut_block, cut_offset, cut_generation)| {
+                (block == cut_block && offset >= cut_offset)
+                    || headers[block as usize]
+                        .is_some_and(|h| h.kind == BlockKind::Log && h.generation > cut_generation)
+            })
+        };
+        let mut tail_damage = 0;
         for damage in &damaged {
+            if in_cut_tail(damage.block, damage.offset) {
+                tail_damage += 1;
+                continue;
+            }
             report.error(Some(damage.block), Some(damage.offset), damage.reason.clone(), damage.key_hint.clone());
             report.damaged_at.push((damage.block, damage.offset));
         }
-        report.totals.damaged_records = damaged.len() as u64;
+        if tail_damage > 0 {
+            report.notes.push(format!("{tail_damage} torn records lie in the cut tail (discarded at the next open)"));
+        }
+        report.totals.damaged_records = damaged.len() as u64 - tail_damage;
         report.totals.records_scanned = records.len() as u64;
 
         // The newest record of each key within the log; records beyond its
