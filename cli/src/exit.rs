@@ -91,19 +91,7 @@ mod tests {
         ]
     }
 
-    const EVERY_KIND: [ErrorKind; 11] = [
-        ErrorKind::BadRequest,
-        ErrorKind::TooLarge,
-        ErrorKind::NoSpace,
-        ErrorKind::Poisoned,
-        ErrorKind::ReadOnly,
-        ErrorKind::InvalidArgument,
-        ErrorKind::Busy,
-        ErrorKind::Unsupported,
-        ErrorKind::Corrupt,
-        ErrorKind::Io,
-        ErrorKind::Internal,
-    ];
+    const EVERY_KIND: [ErrorKind; 11] = ErrorKind::ALL;
 
     #[test]
     fn every_error_kind_exits_refused_for_every_request() {

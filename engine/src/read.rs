@@ -76,14 +76,20 @@ pub fn read_value(storage: &dyn Storage, first: Fragment) -> Result<Vec<u8>> {
     Ok(value)
 }
 
+/// Most fragments a record of `value_len` bytes can have. Every fragment
+/// but the FIRST and LAST carries more than half a block of value, so a
+/// longer chain (a cycle in a crafted image) is damage, never a reason to
+/// loop forever.
+pub fn fragments_max(value_len: u32) -> usize {
+    value_len as usize / (BLOCK_BYTES / 2) + 2
+}
+
 /// (block, bytes) of every fragment of the record starting at `first`.
 pub fn record_extents(storage: &dyn Storage, block: u32, first: &Fragment) -> Result<Vec<(u32, u32)>> {
     let mut extents = vec![(block, first.bytes.len() as u32)];
     let mut next = first.header.next_block;
     let mut kind = first.header.kind;
-    // A chain can never be longer than its value needs; a longer one (a
-    // cycle in a crafted image) is damage, not a reason to loop forever.
-    let fragments_max = first.header.value_len as usize / (BLOCK_BYTES / 2) + 2;
+    let fragments_max = fragments_max(first.header.value_len);
     while matches!(kind, FragmentKind::First | FragmentKind::Middle) {
         if extents.len() > fragments_max {
             return Err(Error::corrupt(next, BLOCK_HEADER_BYTES as u32, "fragment chain longer than its value"));

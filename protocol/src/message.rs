@@ -176,6 +176,22 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Every kind, in declaration order (tests walk them all; a new kind
+    /// must be added here, which `every_error_kind_is_in_all` enforces).
+    pub const ALL: [ErrorKind; 11] = [
+        ErrorKind::BadRequest,
+        ErrorKind::TooLarge,
+        ErrorKind::NoSpace,
+        ErrorKind::Poisoned,
+        ErrorKind::ReadOnly,
+        ErrorKind::InvalidArgument,
+        ErrorKind::Busy,
+        ErrorKind::Unsupported,
+        ErrorKind::Corrupt,
+        ErrorKind::Io,
+        ErrorKind::Internal,
+    ];
+
     /// A stable snake_case name for `--json` output and RESP error text.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -253,5 +269,32 @@ impl Response {
     /// An error response.
     pub fn error(kind: ErrorKind, message: impl Into<String>) -> Response {
         Response::Error { kind, message: message.into() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_kind_is_in_all() {
+        // An exhaustive match: a new variant fails to compile here until it
+        // is given a place in ErrorKind::ALL.
+        for (i, kind) in ErrorKind::ALL.iter().enumerate() {
+            let position = match kind {
+                ErrorKind::BadRequest => 0,
+                ErrorKind::TooLarge => 1,
+                ErrorKind::NoSpace => 2,
+                ErrorKind::Poisoned => 3,
+                ErrorKind::ReadOnly => 4,
+                ErrorKind::InvalidArgument => 5,
+                ErrorKind::Busy => 6,
+                ErrorKind::Unsupported => 7,
+                ErrorKind::Corrupt => 8,
+                ErrorKind::Io => 9,
+                ErrorKind::Internal => 10,
+            };
+            assert_eq!(position, i);
+        }
     }
 }

@@ -94,19 +94,7 @@ fn every_response() -> Vec<Response> {
     ]
 }
 
-const EVERY_ERROR_KIND: [ErrorKind; 11] = [
-    ErrorKind::BadRequest,
-    ErrorKind::TooLarge,
-    ErrorKind::NoSpace,
-    ErrorKind::Poisoned,
-    ErrorKind::ReadOnly,
-    ErrorKind::InvalidArgument,
-    ErrorKind::Busy,
-    ErrorKind::Unsupported,
-    ErrorKind::Corrupt,
-    ErrorKind::Io,
-    ErrorKind::Internal,
-];
+const EVERY_ERROR_KIND: [ErrorKind; 11] = ErrorKind::ALL;
 
 #[test]
 fn every_request_round_trips() {

@@ -56,19 +56,7 @@ fn request() -> impl Strategy<Value = Request> {
 }
 
 fn error_kind() -> impl Strategy<Value = ErrorKind> {
-    prop::sample::select(vec![
-        ErrorKind::BadRequest,
-        ErrorKind::TooLarge,
-        ErrorKind::NoSpace,
-        ErrorKind::Poisoned,
-        ErrorKind::ReadOnly,
-        ErrorKind::InvalidArgument,
-        ErrorKind::Busy,
-        ErrorKind::Unsupported,
-        ErrorKind::Corrupt,
-        ErrorKind::Io,
-        ErrorKind::Internal,
-    ])
+    prop::sample::select(ErrorKind::ALL.to_vec())
 }
 
 fn response() -> impl Strategy<Value = Response> {

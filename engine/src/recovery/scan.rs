@@ -257,7 +257,7 @@ fn follow(first_fragment: &HashMap<u32, &Fragment>, first: &RecordHeader) -> Opt
         let fragment = first_fragment.get(&next)?;
         let ok = fragment.header.lsn == first.lsn
             && matches!(fragment.header.kind, FragmentKind::Middle | FragmentKind::Last);
-        if !ok || extents.len() > (first.value_len as usize / 4000) + 2 {
+        if !ok || extents.len() > crate::read::fragments_max(first.value_len) {
             return None;
         }
         extents.push((next, fragment.header.fragment_bytes() as u32));
