@@ -1,6 +1,8 @@
 //! Helpers shared by the engine's integration tests.
 #![allow(dead_code)]
 
+pub mod damage;
+
 use blockkv_engine::{BatchOp, ManualClock, Options, RecoveryMode, SimDisk, Store, SyncPolicy};
 use std::collections::BTreeMap;
 use std::sync::Arc;
