@@ -20,6 +20,10 @@ pub const FILE_BYTES_MAX: u64 = (u32::MAX as u64) * BLOCK_BYTES as u64;
 pub const FILE_BYTES_DEFAULT: u64 = 64 * 1024 * 1024;
 /// Largest LSN: the index packs it with a 12-bit in-block offset into a u64.
 pub const LSN_MAX: u64 = (1 << 52) - 1;
+/// Largest block generation (and checkpoint id). At a million blocks
+/// opened per second it lasts 142 years; decoders refuse anything larger, so
+/// a crafted header cannot wrap `generation + 1` to zero.
+pub const GENERATION_MAX: u64 = (1 << 52) - 1;
 /// Blocks kept free for checkpoints and (later) the compactor beyond the
 /// snapshot size itself; user writes get `NoSpace` before dipping into them.
 pub const RESERVE_BLOCKS_MIN: u64 = 8;

@@ -104,8 +104,8 @@ impl BlockHeader {
             next_block: get_u32(bytes, 24),
             payload_bytes: get_u32(bytes, 28),
         };
-        if header.generation == 0 {
-            return Err("block generation is zero");
+        if header.generation == 0 || header.generation > crate::limits::GENERATION_MAX {
+            return Err("block generation out of range");
         }
         if header.payload_bytes as usize > BLOCK_BYTES - BLOCK_HEADER_BYTES
             || usize::from(header.prev_used) > BLOCK_BYTES
