@@ -2,7 +2,7 @@
 //! command, space, the store's counters and the last recovery report.
 //! (`kvctl stats --json` prints every field as the protocol names it.)
 
-use blockkv_protocol::{CommandStats, RecoveryStats, ServerStats, SpaceStats, StatsReply, StoreStats};
+use blockkv_protocol::{CommandStats, CompactionStats, RecoveryStats, ServerStats, SpaceStats, StatsReply, StoreStats};
 use std::fmt::Write;
 
 /// Column where the values start, after the section name.
@@ -15,6 +15,7 @@ pub fn render(stats: &StatsReply) -> String {
     commands(&mut text, &stats.commands);
     space(&mut text, &stats.space);
     store(&mut text, &stats.store);
+    compaction(&mut text, &stats.compaction);
     recovery(&mut text, &stats.recovery);
     text
 }
@@ -110,6 +111,26 @@ fn store(text: &mut String, store: &StoreStats) {
             format!("POISONED: {reason} — writes are refused; check the disk and kvd's log, then restart kvd");
         line(text, "", &poisoned);
     }
+}
+
+fn compaction(text: &mut String, c: &CompactionStats) {
+    let passes = format!(
+        "{} passes, {} blocks reclaimed, {} records moved ({}), tombstones {} dropped / {} kept, {} expired dropped",
+        c.passes,
+        c.blocks_reclaimed,
+        c.records_moved,
+        bytes(c.bytes_moved),
+        c.tombstones_dropped,
+        c.tombstones_kept,
+        c.expired_dropped
+    );
+    line(text, "compaction", &passes);
+    let amplification = format!(
+        "write amplification {:.2} (log + {} of checkpoints, per byte written by clients)",
+        c.write_amplification_milli as f64 / 1000.0,
+        bytes(c.checkpoint_bytes_written)
+    );
+    line(text, "", &amplification);
 }
 
 fn recovery(text: &mut String, recovery: &RecoveryStats) {

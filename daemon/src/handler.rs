@@ -6,7 +6,7 @@ use blockkv_engine::format::BLOCK_BYTES;
 use blockkv_engine::limits::{KEY_BYTES_MAX, VALUE_BYTES_MAX};
 use blockkv_engine::{BatchOp as EngineOp, Error, KeyTtl, Store};
 use blockkv_protocol::codec::{KEYS_RESPONSE_BASE_BYTES, put_request_bytes, scan_item_bytes};
-use blockkv_protocol::stats::{RecoveryStats, ServerStats, SpaceStats, StatsReply, StoreStats};
+use blockkv_protocol::stats::{CompactionStats, RecoveryStats, ServerStats, SpaceStats, StatsReply, StoreStats};
 use blockkv_protocol::{BatchOp, ErrorKind, FRAME_BYTES_MAX, PROTOCOL_VERSION, Request, Response, ScanItem, TtlReply};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -85,10 +85,16 @@ fn run(ctx: &Context<'_>, request: Request) -> Result<Response, Error> {
                 elapsed_us: info.elapsed.as_micros() as u64,
             }
         }
-        Request::Compact => Response::error(
-            ErrorKind::Unsupported,
-            "compaction is not built yet (issue 5): this version never reclaims space",
-        ),
+        Request::Compact => {
+            let outcome = store.compact()?;
+            tracing::info!(
+                reclaimed = outcome.blocks_reclaimed,
+                moved = outcome.records_moved,
+                bytes = outcome.bytes_moved,
+                "compaction on demand"
+            );
+            Response::Done
+        }
     })
 }
 
@@ -163,7 +169,18 @@ fn stats(ctx: &Context<'_>) -> StatsReply {
             corrupt_reads: stats.corrupt_reads,
             user_bytes_written: stats.user_bytes_written,
             log_bytes_written: stats.log_bytes_written,
-            poisoned: stats.poisoned,
+            poisoned: stats.poisoned.clone(),
+        },
+        compaction: CompactionStats {
+            passes: stats.compaction_passes,
+            blocks_reclaimed: stats.blocks_reclaimed,
+            records_moved: stats.records_moved,
+            bytes_moved: stats.bytes_moved,
+            tombstones_dropped: stats.tombstones_dropped,
+            tombstones_kept: stats.tombstones_kept,
+            expired_dropped: stats.expired_dropped,
+            checkpoint_bytes_written: stats.checkpoint_bytes_written,
+            write_amplification_milli: (stats.write_amplification() * 1000.0).round() as u64,
         },
         recovery: RecoveryStats {
             text: report.to_string(),

@@ -9,6 +9,7 @@
 
 use crate::format::FIRST_DATA_BLOCK;
 use crate::format::snapshot::bit;
+use std::collections::BTreeMap;
 
 /// What a block currently holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +23,9 @@ pub enum BlockUse {
     },
     /// Part of a checkpoint's snapshot chain.
     Snapshot,
+    /// Emptied by the compactor: nothing live, but the current checkpoint
+    /// or the replayable tail may still name it (see the pending-free rule).
+    Pending,
 }
 
 /// Who is asking for a block. The reserve has two parts: room for the next
@@ -31,6 +35,9 @@ pub enum BlockUse {
 pub enum Purpose {
     User,
     Delete,
+    /// The compactor's moves: like deletes, they may use the margin (a full
+    /// store must still be able to compact), never the snapshot room.
+    Compact,
     Checkpoint,
 }
 
@@ -47,6 +54,9 @@ pub struct BlockTable {
     margin_blocks: u64,
     pending: Vec<u32>,
     releasing: Vec<u32>,
+    /// In-use LOG blocks per generation: the oldest is the full-scan floor
+    /// (FORMAT.md, block header `floor_gen`) and the tombstone-drop horizon.
+    generations: BTreeMap<u64, u32>,
 }
 
 impl BlockTable {
@@ -65,6 +75,7 @@ impl BlockTable {
             margin_blocks: 0,
             pending: Vec::new(),
             releasing: Vec::new(),
+            generations: BTreeMap::new(),
         }
     }
 
@@ -103,7 +114,7 @@ impl BlockTable {
     pub fn allocate(&mut self, purpose: Purpose, use_: BlockUse) -> Option<u32> {
         let floor = match purpose {
             Purpose::User => self.snapshot_reserve_blocks + self.margin_blocks,
-            Purpose::Delete => self.snapshot_reserve_blocks,
+            Purpose::Delete | Purpose::Compact => self.snapshot_reserve_blocks,
             Purpose::Checkpoint => 0,
         };
         if self.free_count <= floor {
@@ -137,7 +148,32 @@ impl BlockTable {
         if now_free {
             self.live_bytes[block as usize] = 0;
         }
+        if let BlockUse::Log { generation } = self.uses[block as usize]
+            && let Some(count) = self.generations.get_mut(&generation)
+        {
+            *count -= 1;
+            if *count == 0 {
+                self.generations.remove(&generation);
+            }
+        }
+        if let BlockUse::Log { generation } = use_ {
+            *self.generations.entry(generation).or_insert(0) += 1;
+        }
         self.uses[block as usize] = use_;
+    }
+
+    /// The generation of the oldest LOG block in use (pending blocks do not
+    /// count: the compactor emptied them).
+    pub fn oldest_generation(&self) -> Option<u64> {
+        self.generations.first_key_value().map(|(&generation, _)| generation)
+    }
+
+    /// LOG blocks in use with their generation and live bytes.
+    pub fn log_blocks(&self) -> impl Iterator<Item = (u32, u64, u32)> + '_ {
+        self.uses.iter().enumerate().filter_map(|(block, use_)| match use_ {
+            BlockUse::Log { generation } => Some((block as u32, *generation, self.live_bytes[block])),
+            _ => None,
+        })
     }
 
     /// Frees a block that nothing durable can name (an old snapshot chain
@@ -146,10 +182,10 @@ impl BlockTable {
         self.set_use(block, BlockUse::Free);
     }
 
-    /// Frees a block that the current checkpoint or the tail may still name.
-    /// Callers: the compactor (issue 5); the rule is tested below.
-    #[cfg_attr(not(test), allow(dead_code))]
+    /// Frees a block that the current checkpoint or the tail may still name
+    /// (the compactor's emptied victims); the rule is tested below.
     pub fn free_after_checkpoint(&mut self, block: u32) {
+        self.set_use(block, BlockUse::Pending);
         self.pending.push(block);
     }
 
@@ -183,14 +219,19 @@ impl BlockTable {
         *live = live.saturating_sub(bytes);
     }
 
-    /// In-use bitmap as stored in a snapshot: blocks pending free count as in
-    /// use (the checkpoint being written may still name them).
+    /// In-use bitmap as stored in a snapshot. Blocks freed after the last
+    /// capture count as in use (the current checkpoint may name them);
+    /// blocks this capture releases are free in it: it names none of them,
+    /// and they become free in memory the moment it is durable.
     pub fn bitmap(&self) -> Vec<u8> {
         let mut bitmap = vec![0u8; self.uses.len().div_ceil(8)];
         for (block, use_) in self.uses.iter().enumerate() {
             if *use_ != BlockUse::Free {
                 bitmap[block / 8] |= 1 << (block % 8);
             }
+        }
+        for &block in &self.releasing {
+            bitmap[block as usize / 8] &= !(1 << (block % 8));
         }
         bitmap
     }

@@ -182,10 +182,12 @@ fn write_durably(inner: &Inner, header: &SlotHeader, chain: &[u32], payload: &[u
             generation: header.checkpoint_id,
             next_block: chain.get(seq + 1).copied().unwrap_or(0),
             payload_bytes: chunk.len() as u32,
+            floor_gen: 0,
         }
         .encode_into(&mut buf);
         buf[BLOCK_HEADER_BYTES..BLOCK_HEADER_BYTES + chunk.len()].copy_from_slice(chunk);
         storage.write_at(block_offset(block), &buf).map_err(poison_on)?;
+        inner.counters.checkpoint_bytes.fetch_add(BLOCK_BYTES as u64, std::sync::atomic::Ordering::Relaxed);
     }
     // Durability: the slot header must not name a snapshot block, or a record
     // the snapshot points at, before they are durable. This sync starts after
@@ -197,6 +199,7 @@ fn write_durably(inner: &Inner, header: &SlotHeader, chain: &[u32], payload: &[u
         buf[at..at + encoded.len()].copy_from_slice(&encoded);
     }
     storage.write_at(block_offset(SLOT_BLOCKS[slot]), &buf).map_err(poison_on)?;
+    inner.counters.checkpoint_bytes.fetch_add(buf.len() as u64, std::sync::atomic::Ordering::Relaxed);
     // Durability: the checkpoint is current only once its slot header is
     // durable; until then recovery keeps using the other slot.
     inner.commit.sync_now(storage, &inner.poison)

@@ -19,6 +19,7 @@ mod alloc;
 mod checkpoint;
 pub mod clock;
 mod commit;
+pub mod compactor;
 mod error;
 pub mod format;
 pub mod fsck;

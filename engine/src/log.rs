@@ -71,6 +71,11 @@ impl LogWriter {
         LogWriter { active, sealed: Vec::new(), next_gen, next_lsn, bytes_written: 0 }
     }
 
+    /// The block being filled, never a compaction victim.
+    pub fn active_block(&self) -> Option<u32> {
+        self.active.as_ref().map(|a| a.block)
+    }
+
     pub fn last_lsn(&self) -> u64 {
         self.next_lsn - 1
     }
@@ -229,7 +234,10 @@ impl LogWriter {
         // The previous block is sealed now: record where it ends, so replay
         // can tell its zero tail from appends that were lost.
         let prev_used = self.active.as_ref().map_or(0, |a| a.used as u16);
-        BlockHeader::log(generation, prev_used).encode_into(&mut buf);
+        // The full-scan floor: every LOG block older than the oldest one in
+        // use holds nothing a recovery needs (compactor.rs, RECOVERY.md).
+        let floor_gen = table.oldest_generation().unwrap_or(generation).min(generation);
+        BlockHeader::log(generation, prev_used, floor_gen).encode_into(&mut buf);
         let fresh = Active { block, generation, buf, used: BLOCK_HEADER_BYTES, written: 0 };
         if let Some(old) = self.active.replace(fresh) {
             self.sealed.push(old);

@@ -9,6 +9,7 @@ use crate::alloc::{BlockTable, BlockUse, Purpose};
 use crate::checkpoint::{self, CheckpointInfo, CheckpointState};
 use crate::clock::Clock;
 use crate::commit::{GroupCommit, Poison};
+use crate::compactor::{self, CompactionCounters, PASS_VICTIMS_MAX, PassOutcome};
 use crate::error::{Error, Result};
 use crate::format::superblock::Superblock;
 use crate::format::{BLOCK_BYTES, COPY_OFFSETS, block_offset};
@@ -57,6 +58,7 @@ pub struct Counters {
     pub checkpoints: AtomicU64,
     pub corrupt_reads: AtomicU64,
     pub user_bytes: AtomicU64,
+    pub checkpoint_bytes: AtomicU64,
 }
 
 /// A point-in-time view of the store's numbers.
@@ -89,9 +91,30 @@ pub struct Stats {
     pub corrupt_reads: u64,
     /// Key + value bytes callers asked to write.
     pub user_bytes_written: u64,
-    /// Bytes the log wrote to the file for them.
+    /// Bytes the log wrote to the file: user records, the compactor's
+    /// copies, and the zero tails of newly opened blocks.
     pub log_bytes_written: u64,
+    /// Bytes checkpoints wrote (snapshot blocks and slot headers).
+    pub checkpoint_bytes_written: u64,
+    pub compaction_passes: u64,
+    pub blocks_reclaimed: u64,
+    pub records_moved: u64,
+    pub bytes_moved: u64,
+    pub tombstones_dropped: u64,
+    pub tombstones_kept: u64,
+    pub expired_dropped: u64,
     pub poisoned: Option<String>,
+}
+
+impl Stats {
+    /// Bytes written to the file (log + checkpoints) per byte users asked to
+    /// write; 0 before any user write.
+    pub fn write_amplification(&self) -> f64 {
+        if self.user_bytes_written == 0 {
+            return 0.0;
+        }
+        (self.log_bytes_written + self.checkpoint_bytes_written) as f64 / self.user_bytes_written as f64
+    }
 }
 
 /// Shared state behind a [`Store`].
@@ -113,6 +136,11 @@ pub(crate) struct Inner {
     pub counters: Counters,
     pub recovery: RecoveryReport,
     pub read_only: bool,
+    /// Held for a whole compaction pass: one compactor at a time.
+    pub compacting: Mutex<()>,
+    pub compaction: CompactionCounters,
+    /// Blocks the compactor found damaged and leaves alone.
+    pub compaction_skip: Mutex<std::collections::HashSet<u32>>,
     checkpoint_interval: Option<Duration>,
     checkpoint_log_bytes: u64,
     stop: Mutex<bool>,
@@ -189,6 +217,9 @@ impl Store {
             counters: Counters::default(),
             recovery: recovered.report,
             read_only: opts.read_only,
+            compacting: Mutex::new(()),
+            compaction: CompactionCounters::default(),
+            compaction_skip: Mutex::new(std::collections::HashSet::new()),
             checkpoint_interval: opts.checkpoint_interval,
             checkpoint_log_bytes: opts.checkpoint_log_bytes,
             stop: Mutex::new(false),
@@ -411,7 +442,7 @@ impl Store {
             match table.use_of(block) {
                 BlockUse::Log { .. } => blocks_log += 1,
                 BlockUse::Snapshot => blocks_snapshot += 1,
-                BlockUse::Free | BlockUse::Meta => {}
+                BlockUse::Free | BlockUse::Meta | BlockUse::Pending => {}
             }
         }
         let live_bytes = table.live_total();
@@ -442,6 +473,14 @@ impl Store {
             corrupt_reads: counters.corrupt_reads.load(Ordering::Relaxed),
             user_bytes_written: counters.user_bytes.load(Ordering::Relaxed),
             log_bytes_written: log_bytes,
+            checkpoint_bytes_written: counters.checkpoint_bytes.load(Ordering::Relaxed),
+            compaction_passes: inner.compaction.passes.load(Ordering::Relaxed),
+            blocks_reclaimed: inner.compaction.blocks_reclaimed.load(Ordering::Relaxed),
+            records_moved: inner.compaction.records_moved.load(Ordering::Relaxed),
+            bytes_moved: inner.compaction.bytes_moved.load(Ordering::Relaxed),
+            tombstones_dropped: inner.compaction.tombstones_dropped.load(Ordering::Relaxed),
+            tombstones_kept: inner.compaction.tombstones_kept.load(Ordering::Relaxed),
+            expired_dropped: inner.compaction.expired_dropped.load(Ordering::Relaxed),
             poisoned: inner.poison.check().err().map(|e| e.to_string()),
         }
     }
@@ -480,10 +519,28 @@ impl Store {
         checkpoint::write_checkpoint(&self.inner).map(|_| ())
     }
 
-    /// Puts and batches go through a write group (group.rs).
+    /// Compacts until no block is worth it, then checkpoints so the freed
+    /// blocks become allocatable (the on-demand trigger: `kvctl compact`).
+    pub fn compact(&self) -> Result<PassOutcome> {
+        let total = self.inner.reclaim(u64::MAX)?;
+        Ok(total)
+    }
+
+    /// Puts and batches go through a write group (group.rs). A write that
+    /// finds no room first lets the compactor reclaim dead blocks, then
+    /// tries once more; only then is it `NoSpace`.
     fn write(&self, ops: &[Op<'_>], purpose: Purpose) -> Result<()> {
         self.inner.writable()?;
-        self.inner.group.submit(ops, purpose, |group| self.inner.run_group(group))?;
+        let submit = || self.inner.group.submit(ops, purpose, |group| self.inner.run_group(group));
+        match submit() {
+            Err(Error::NoSpace { needed_blocks, .. }) => {
+                self.inner.reclaim(needed_blocks)?;
+                submit()?;
+            }
+            other => {
+                other?;
+            }
+        }
         let user_bytes: usize = ops.iter().map(|op| op.key.len() + op.value.len()).sum();
         self.inner.counters.user_bytes.fetch_add(user_bytes as u64, Ordering::Relaxed);
         Ok(())
@@ -517,7 +574,50 @@ impl Drop for Store {
 }
 
 impl Inner {
-    fn writable(&self) -> Result<()> {
+    /// Runs compaction passes until `blocks_wanted` blocks are free or a
+    /// pass reclaims nothing, then checkpoints to release what it freed.
+    pub(crate) fn reclaim(&self, blocks_wanted: u64) -> Result<PassOutcome> {
+        let mut total = PassOutcome::default();
+        // Every pass frees at least one block net, so this ends; the bound
+        // is a second guard.
+        for _ in 0..self.block_count {
+            let pass = compactor::compact_pass(self, PASS_VICTIMS_MAX)?;
+            total.victims += pass.victims;
+            total.blocks_reclaimed += pass.blocks_reclaimed;
+            total.records_moved += pass.records_moved;
+            total.bytes_moved += pass.bytes_moved;
+            let table = self.table.lock();
+            let free = table.free_count() + table.pending_count();
+            let enough = free >= blocks_wanted.saturating_add(table.reserve_blocks());
+            drop(table);
+            // A pass that fills as many blocks with copies as it empties
+            // gains nothing: the log is as compact as this policy makes it.
+            let filled = pass.bytes_moved.div_ceil(crate::limits::BLOCK_PAYLOAD_BYTES as u64);
+            if pass.blocks_reclaimed <= filled || enough {
+                break;
+            }
+        }
+        if self.table.lock().pending_count() > 0 {
+            checkpoint::write_checkpoint(self)?;
+        }
+        Ok(total)
+    }
+
+    /// Drops `key` from the index without writing anything: the compactor's
+    /// unlinking of an expired key with no older version left.
+    pub(crate) fn unlink(&self, key: &[u8]) {
+        let current = lookup::find(&*self.storage, &self.index, key, key_hash(key)).current;
+        let Some(current) = current else { return };
+        let mut table = self.table.lock();
+        if let Ok(extents) = record_extents(&*self.storage, current.entry.block, &current.first) {
+            for (block, bytes) in extents {
+                table.sub_live(block, bytes);
+            }
+        }
+        self.index.remove(current.entry);
+    }
+
+    pub(crate) fn writable(&self) -> Result<()> {
         if self.read_only {
             return Err(Error::ReadOnly);
         }
@@ -590,7 +690,7 @@ impl Inner {
     /// Appends `ops` (place, flush, publish) for the writes that read before
     /// they write (delete, expire); the caller holds the log lock. Returns
     /// the LSN of the last record.
-    fn append_locked(&self, log: &mut LogWriter, ops: &[Op<'_>], purpose: Purpose) -> Result<u64> {
+    pub(crate) fn append_locked(&self, log: &mut LogWriter, ops: &[Op<'_>], purpose: Purpose) -> Result<u64> {
         self.poison.check()?;
         if log.last_lsn() + ops.len() as u64 > LSN_MAX {
             return Err(Error::InvalidArgument(format!("log sequence numbers exhausted (limit {LSN_MAX})")));
@@ -727,6 +827,46 @@ fn maintenance(inner: &Inner) {
         {
             tracing::warn!("periodic checkpoint failed: {err}");
         }
+        background_compaction(inner, tick);
+    }
+}
+
+/// One tick's worth of compaction: passes while it is due and, unless
+/// urgent, within the I/O budget for the tick; then a checkpoint when the
+/// blocks it freed are needed.
+fn background_compaction(inner: &Inner, tick: Duration) {
+    let started = Instant::now();
+    let budget = compactor::MOVE_BYTES_PER_SEC as f64 * tick.as_secs_f64();
+    let mut moved = 0u64;
+    let mut reclaimed = 0u64;
+    while let Some(urgent) = compactor::due(inner) {
+        if !urgent && moved as f64 >= budget {
+            break;
+        }
+        match compactor::compact_pass(inner, PASS_VICTIMS_MAX) {
+            Ok(pass) if pass.blocks_reclaimed > 0 => {
+                moved += pass.bytes_moved;
+                reclaimed += pass.blocks_reclaimed;
+            }
+            Ok(_) => break,
+            Err(err) => {
+                tracing::warn!("compaction pass failed: {err}");
+                break;
+            }
+        }
+        if *inner.stop.lock() {
+            break;
+        }
+    }
+    if reclaimed > 0 {
+        tracing::info!(reclaimed, moved, ms = started.elapsed().as_millis() as u64, "compaction");
+    }
+    let pending = inner.table.lock().pending_count();
+    if pending > 0
+        && compactor::due(inner).is_some()
+        && let Err(err) = checkpoint::write_checkpoint(inner)
+    {
+        tracing::warn!("checkpoint to release compacted blocks failed: {err}");
     }
 }
 

@@ -40,6 +40,6 @@ fn block_generation_at_u64_max_does_not_overflow_the_full_scan() {
     let mut image = build_image(Ending::Close).bytes;
     image[BLOCK_BYTES..3 * BLOCK_BYTES].fill(0); // no checkpoint: full scan
     let block = 5 * BLOCK_BYTES;
-    BlockHeader::log(u64::MAX, 0).encode_into(&mut image[block..block + BLOCK_HEADER_BYTES]);
+    BlockHeader::log(u64::MAX, 0, 0).encode_into(&mut image[block..block + BLOCK_HEADER_BYTES]);
     open_every_way(&image);
 }

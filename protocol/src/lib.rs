@@ -32,5 +32,5 @@ pub use error::ProtocolError;
 pub use frame::{FRAME_BYTES_MAX, FrameDecoder, read_frame, write_frame};
 pub use handshake::{HandshakeReply, Hello, MAGIC, PROTOCOL_VERSION, client_handshake, server_handshake};
 pub use message::{BatchOp, ErrorKind, Request, Response, ScanItem, TtlReply};
-pub use stats::{CommandStats, RecoveryStats, ServerStats, SpaceStats, StatsReply, StoreStats};
+pub use stats::{CommandStats, CompactionStats, RecoveryStats, ServerStats, SpaceStats, StatsReply, StoreStats};
 pub use wire::{frame_message, read_message, write_message};

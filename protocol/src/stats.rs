@@ -13,8 +13,25 @@ pub struct StatsReply {
     pub commands: Vec<CommandStats>,
     pub space: SpaceStats,
     pub store: StoreStats,
+    pub compaction: CompactionStats,
     /// What recovery found when the server opened the data file.
     pub recovery: RecoveryStats,
+}
+
+/// The compactor's work since the server started.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompactionStats {
+    pub passes: u64,
+    pub blocks_reclaimed: u64,
+    pub records_moved: u64,
+    pub bytes_moved: u64,
+    pub tombstones_dropped: u64,
+    pub tombstones_kept: u64,
+    pub expired_dropped: u64,
+    /// Bytes checkpoints wrote (counted in write amplification).
+    pub checkpoint_bytes_written: u64,
+    /// Bytes written to the file per byte clients wrote, in thousandths.
+    pub write_amplification_milli: u64,
 }
 
 /// The daemon itself.

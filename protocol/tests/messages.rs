@@ -61,6 +61,12 @@ fn sample_stats() -> StatsReply {
         }],
         space: SpaceStats { block_bytes: 4096, block_count: 16_384, blocks_free: 16_000, ..SpaceStats::default() },
         store: StoreStats { keys: 1002, poisoned: Some("fdatasync failed".into()), ..StoreStats::default() },
+        compaction: blockkv_protocol::CompactionStats {
+            passes: 3,
+            blocks_reclaimed: 40,
+            write_amplification_milli: 1_450,
+            ..Default::default()
+        },
         recovery: RecoveryStats {
             text: "from checkpoint 4 (lsn 1002) …".into(),
             mode: "tolerate-tail".into(),

@@ -12,8 +12,12 @@
 //!  16     8   generation            LOG: write generation, +1 per block opened, never reused
 //!                            while the block's records can be replayed;
 //!                            SNAPSHOT: the checkpoint id it belongs to
-//!  24     4   next_block     SNAPSHOT: next block of the chain, 0 = last; LOG: 0
-//!  28     4   payload_bytes  SNAPSHOT: payload bytes in this block; LOG: 0
+//!  24     4   next_block     SNAPSHOT: next block of the chain, 0 = last
+//!  28     4   payload_bytes  SNAPSHOT: payload bytes in this block
+//!  24     8   floor_gen      LOG (instead of the two above): the oldest
+//!                            generation still in use when the block was
+//!                            opened; a full scan ignores LOG blocks older
+//!                            than the largest floor it finds
 //! ```
 //!
 //! A LOG block's records start at byte 32 and end where the remaining bytes
@@ -62,11 +66,13 @@ pub struct BlockHeader {
     pub generation: u64,
     pub next_block: u32,
     pub payload_bytes: u32,
+    /// LOG only (0 for SNAPSHOT): see the table above.
+    pub floor_gen: u64,
 }
 
 impl BlockHeader {
-    pub fn log(generation: u64, prev_used: u16) -> Self {
-        BlockHeader { kind: BlockKind::Log, prev_used, seq: 0, generation, next_block: 0, payload_bytes: 0 }
+    pub fn log(generation: u64, prev_used: u16, floor_gen: u64) -> Self {
+        BlockHeader { kind: BlockKind::Log, prev_used, seq: 0, generation, next_block: 0, payload_bytes: 0, floor_gen }
     }
 
     pub fn encode_into(&self, out: &mut [u8]) {
@@ -76,8 +82,13 @@ impl BlockHeader {
         out[10..12].copy_from_slice(&self.prev_used.to_le_bytes());
         put_u32(out, 12, self.seq);
         put_u64(out, 16, self.generation);
-        put_u32(out, 24, self.next_block);
-        put_u32(out, 28, self.payload_bytes);
+        match self.kind {
+            BlockKind::Log => put_u64(out, 24, self.floor_gen),
+            BlockKind::Snapshot => {
+                put_u32(out, 24, self.next_block);
+                put_u32(out, 28, self.payload_bytes);
+            }
+        }
         let crc = masked_crc(&out[4..BLOCK_HEADER_BYTES]);
         put_u32(out, 0, crc);
     }
@@ -101,9 +112,19 @@ impl BlockHeader {
             prev_used: u16::from_le_bytes([bytes[10], bytes[11]]),
             seq: get_u32(bytes, 12),
             generation: get_u64(bytes, 16),
-            next_block: get_u32(bytes, 24),
-            payload_bytes: get_u32(bytes, 28),
+            next_block: 0,
+            payload_bytes: 0,
+            floor_gen: 0,
         };
+        let header = match kind {
+            BlockKind::Log => BlockHeader { floor_gen: get_u64(bytes, 24), ..header },
+            BlockKind::Snapshot => {
+                BlockHeader { next_block: get_u32(bytes, 24), payload_bytes: get_u32(bytes, 28), ..header }
+            }
+        };
+        if header.floor_gen > header.generation {
+            return Err("block floor generation is newer than the block");
+        }
         if header.generation == 0 || header.generation > crate::limits::GENERATION_MAX {
             return Err("block generation out of range");
         }
@@ -129,6 +150,7 @@ mod tests {
             generation: 8,
             next_block: 99,
             payload_bytes: 4000,
+            floor_gen: 0,
         };
         let mut bytes = [0u8; BLOCK_HEADER_BYTES];
         header.encode_into(&mut bytes);
@@ -143,7 +165,7 @@ mod tests {
     #[test]
     fn every_single_bit_flip_in_a_block_header_is_detected() {
         let mut bytes = [0u8; BLOCK_HEADER_BYTES];
-        BlockHeader::log(42, 4000).encode_into(&mut bytes);
+        BlockHeader::log(42, 4000, 40).encode_into(&mut bytes);
         for bit in 0..BLOCK_HEADER_BYTES * 8 {
             let mut flipped = bytes;
             flipped[bit / 8] ^= 1 << (bit % 8);

@@ -78,9 +78,10 @@ pub(crate) fn find_records(
     resync: bool,
     progress: &(dyn Fn() + Sync),
 ) -> Found {
+    let floor = floor_gen(headers);
     let blocks: Vec<u32> = (FIRST_DATA_BLOCK..headers.len() as u32)
         .filter(|&b| match headers[b as usize] {
-            Some(h) => h.kind == BlockKind::Log,
+            Some(h) => h.kind == BlockKind::Log && h.generation >= floor,
             // Salvage also reads blocks whose header does not verify: a
             // destroyed header must not hide the records behind it.
             None => resync,
@@ -112,13 +113,25 @@ pub(crate) fn find_records(
     Found { records, damaged, salvaged }
 }
 
+/// The full-scan floor: the largest `floor_gen` any LOG header carries.
+/// LOG blocks older than it were free when that header was written, and
+/// hold nothing a recovery may use: records superseded by newer ones, or
+/// versions of keys whose tombstones the compactor dropped because every
+/// older version lay below this floor (RECOVERY.md, "Compaction").
+pub(crate) fn floor_gen(headers: &[Option<BlockHeader>]) -> u64 {
+    headers.iter().flatten().filter(|h| h.kind == BlockKind::Log).map(|h| h.floor_gen).max().unwrap_or(0)
+}
+
 /// Scans every LOG block. `resync` (salvage) looks past a damaged record for
 /// the next one that verifies; otherwise the rest of that block is skipped.
 pub fn full_scan(storage: &dyn Storage, headers: &[Option<BlockHeader>], resync: bool) -> Scanned {
+    let floor = floor_gen(headers);
     let log_blocks: Vec<(u32, u64)> = headers
         .iter()
         .enumerate()
-        .filter_map(|(b, h)| h.filter(|h| h.kind == BlockKind::Log).map(|h| (b as u32, h.generation)))
+        .filter_map(|(b, h)| {
+            h.filter(|h| h.kind == BlockKind::Log && h.generation >= floor).map(|h| (b as u32, h.generation))
+        })
         .collect();
     let Found { mut records, damaged, salvaged } = find_records(storage, headers, resync, &|| {});
 
