@@ -29,13 +29,14 @@
 
 use crate::alloc::{BlockUse, Purpose};
 use crate::error::{Error, Result};
-use crate::format::record::{FragmentKind, decode_fragment, is_clean_end};
-use crate::format::{BLOCK_BYTES, BLOCK_HEADER_BYTES, RECORD_HEADER_BYTES, block_offset};
+use crate::format::RECORD_HEADER_BYTES;
+use crate::format::record::FragmentKind;
 use crate::index::key_hash;
 use crate::limits::BLOCK_PAYLOAD_BYTES;
 use crate::log::{LogWriter, Op};
 use crate::lookup;
 use crate::read::{read_fragment, read_value, record_extents};
+use crate::recovery::scan::scan_block;
 use crate::store::Inner;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -225,22 +226,18 @@ fn empty_block(
 ) -> Result<bool> {
     let storage = &*inner.storage;
     let mut dropped = false;
-    let mut buf = vec![0u8; BLOCK_BYTES];
-    storage.read_at(block_offset(block), &mut buf).map_err(|err| Error::io("compaction read", err))?;
+    // The same parse the full scan uses; damage stops it at the first bad
+    // record, and the block (with whatever it holds) stays where it is.
+    let scan = scan_block(storage, block, false);
+    if let Some(damage) = scan.damaged.first() {
+        return Err(Error::corrupt(block, damage.offset, "compaction found a damaged record"));
+    }
     let now = inner.clock.now_ms();
-    let mut offset = BLOCK_HEADER_BYTES;
-    while offset + RECORD_HEADER_BYTES <= BLOCK_BYTES && !is_clean_end(&buf[offset..]) {
-        let Ok(header) = decode_fragment(&buf[offset..]) else {
-            // Damage: leave the block (and whatever it holds) where it is.
-            return Err(Error::corrupt(block, offset as u32, "compaction found a damaged record"));
-        };
-        let here = offset as u32;
-        offset += header.fragment_bytes();
+    for fragment in scan.fragments {
+        let (here, header, key) = (fragment.offset, fragment.header, fragment.key);
         if !matches!(header.kind, FragmentKind::Full | FragmentKind::First) {
             continue;
         }
-        let key_at = here as usize + RECORD_HEADER_BYTES;
-        let key = buf[key_at..key_at + usize::from(header.key_len)].to_vec();
         let current = lookup::find(storage, &inner.index, &key, key_hash(&key)).current;
         let action = if header.is_tombstone() {
             if current.is_some() {

@@ -162,14 +162,15 @@ impl Store {
     pub fn open(path: impl AsRef<Path>, opts: Options) -> Result<Store> {
         let path = path.as_ref();
         if !opts.read_only && !path.exists() {
-            match opts.create_bytes {
-                Some(bytes) => create_file(path, bytes, &opts)?,
-                None => {
-                    return Err(Error::io(
-                        "open",
-                        std::io::Error::new(std::io::ErrorKind::NotFound, "no such data file"),
-                    ));
-                }
+            let Some(bytes) = opts.create_bytes else {
+                return Err(Error::io("open", std::io::Error::new(std::io::ErrorKind::NotFound, "no such data file")));
+            };
+            // The new file is used through the descriptor that made it, lock
+            // held throughout: closing and reopening it left a window where
+            // a process forked meanwhile (its copy of the descriptor lives
+            // until exec) still held the lock, and the reopen failed.
+            if let Some(storage) = create_file(path, bytes, &opts)? {
+                return Store::open_storage(Arc::new(storage), path, opts);
             }
         }
         let lock = if opts.read_only { LockMode::None } else { LockMode::Exclusive };
@@ -522,8 +523,7 @@ impl Store {
     /// Compacts until no block is worth it, then checkpoints so the freed
     /// blocks become allocatable (the on-demand trigger: `kvctl compact`).
     pub fn compact(&self) -> Result<PassOutcome> {
-        let total = self.inner.reclaim(u64::MAX)?;
-        Ok(total)
+        self.inner.reclaim(u64::MAX)
     }
 
     /// Puts and batches go through a write group (group.rs). A write that
@@ -607,14 +607,20 @@ impl Inner {
     /// unlinking of an expired key with no older version left.
     pub(crate) fn unlink(&self, key: &[u8]) {
         let current = lookup::find(&*self.storage, &self.index, key, key_hash(key)).current;
-        let Some(current) = current else { return };
-        let mut table = self.table.lock();
+        if let Some(current) = current {
+            self.retire(&mut self.table.lock(), &current);
+            self.index.remove(current.entry);
+        }
+    }
+
+    /// Takes a superseded (or unlinked) record's bytes out of the live-byte
+    /// accounting of every block it spans.
+    fn retire(&self, table: &mut BlockTable, current: &Current) {
         if let Ok(extents) = record_extents(&*self.storage, current.entry.block, &current.first) {
             for (block, bytes) in extents {
                 table.sub_live(block, bytes);
             }
         }
-        self.index.remove(current.entry);
     }
 
     pub(crate) fn writable(&self) -> Result<()> {
@@ -720,12 +726,8 @@ impl Inner {
         for (op, placed) in ops.iter().zip(placed) {
             let hash = key_hash(op.key);
             let current = lookup::find(&*self.storage, &self.index, op.key, hash).current;
-            if let Some(current) = &current
-                && let Ok(extents) = record_extents(&*self.storage, current.entry.block, &current.first)
-            {
-                for (block, bytes) in extents {
-                    table.sub_live(block, bytes);
-                }
+            if let Some(current) = &current {
+                self.retire(table, current);
             }
             let old = current.map(|c| c.entry);
             if op.tombstone {
@@ -921,8 +923,9 @@ fn write_superblock(storage: &dyn Storage, clock: &dyn Clock) -> Result<()> {
 
 /// Creates a new data file: formatted and checkpointed under a temporary
 /// name, then renamed into place, so a crash never leaves a half-made file
-/// under the real name.
-fn create_file(path: &Path, bytes: u64, opts: &Options) -> Result<()> {
+/// under the real name. Returns it still open and locked, or None when
+/// another process created the file first (open theirs).
+fn create_file(path: &Path, bytes: u64, opts: &Options) -> Result<Option<FileStorage>> {
     validate_size(bytes)?;
     let (storage, temp) = FileStorage::create_temp(path, bytes).map_err(|err| match err {
         OpenFileError::Io(err) => Error::io("create data file", err),
@@ -935,9 +938,9 @@ fn create_file(path: &Path, bytes: u64, opts: &Options) -> Result<()> {
         let mut storage =
             Arc::try_unwrap(storage).map_err(|_| Error::InvalidArgument("storage still shared".into()))?;
         match storage.publish(&temp, path) {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(Some(storage)),
             // Another process created the file first: use theirs.
-            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
             Err(err) => Err(Error::io("publish data file", err)),
         }
     });

@@ -37,17 +37,17 @@ pub struct Scanned {
 }
 
 #[derive(Debug)]
-struct Fragment {
-    offset: u32,
-    header: RecordHeader,
-    key: Vec<u8>,
+pub(crate) struct Fragment {
+    pub offset: u32,
+    pub header: RecordHeader,
+    pub key: Vec<u8>,
 }
 
 #[derive(Debug)]
-struct BlockScan {
-    block: u32,
-    fragments: Vec<Fragment>,
-    damaged: Vec<Damage>,
+pub(crate) struct BlockScan {
+    pub block: u32,
+    pub fragments: Vec<Fragment>,
+    pub damaged: Vec<Damage>,
 }
 
 /// A whole record found by a scan, every fragment verified.
@@ -174,7 +174,7 @@ pub fn full_scan(storage: &dyn Storage, headers: &[Option<BlockHeader>], resync:
     }
 }
 
-fn scan_block(storage: &dyn Storage, block: u32, resync: bool) -> BlockScan {
+pub(crate) fn scan_block(storage: &dyn Storage, block: u32, resync: bool) -> BlockScan {
     let mut scan = BlockScan { block, fragments: Vec::new(), damaged: Vec::new() };
     let mut buf = vec![0u8; BLOCK_BYTES];
     if let Err(err) = storage.read_at(block_offset(block), &mut buf) {
