@@ -1,9 +1,14 @@
 //! Compaction benchmark (issue 5): fill a 64 MiB store to a target live
 //! fraction with 8 KiB values, then overwrite 10x the file size in random
 //! order with background compaction on. Prints NoSpace errors, write
-//! amplification and put latency percentiles.
+//! amplification and put latency percentiles, next to a baseline: the same
+//! puts into a 1 GiB file with the compactor thread off, where nothing
+//! needs compacting.
 //!
 //! `cargo run --release -p blockkv-engine --example compaction_bench -- 0.5`
+//! (argument: live fraction; `--value-bytes N`, default 8192; `--rate N`:
+//! offer N puts per second instead of as many as one thread can issue —
+//! latencies are then each put's own time, at a load the store sustains).
 
 use blockkv_engine::{Options, Store, SyncPolicy};
 use rand::rngs::StdRng;
@@ -11,34 +16,54 @@ use rand::{Rng, SeedableRng};
 use std::time::{Duration, Instant};
 
 const FILE_BYTES: u64 = 64 * 1024 * 1024;
-const VALUE_BYTES: usize = 8 * 1024;
+const BASELINE_FILE_BYTES: u64 = 1024 * 1024 * 1024;
+
+struct Run {
+    no_space: u64,
+    latencies: Vec<Duration>,
+    elapsed: Duration,
+    stats_before: blockkv_engine::Stats,
+    stats_after: blockkv_engine::Stats,
+}
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p) as usize]
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let live_fraction: f64 = std::env::args().nth(1).map_or(Ok(0.5), |a| a.parse())?;
+/// Fills to `live_fraction` of 64 MiB, then overwrites 10x 64 MiB.
+fn run(
+    file_bytes: u64,
+    compactor: bool,
+    live_fraction: f64,
+    value_bytes: usize,
+    rate: Option<f64>,
+) -> Result<Run, Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
-    let path = dir.path().join("bench.kvdata");
     let opts = Options {
-        create_bytes: Some(FILE_BYTES),
+        create_bytes: Some(file_bytes),
         sync: SyncPolicy::Periodic(Duration::from_millis(1000)),
+        background_compaction: compactor,
         ..Options::default()
     };
-    let store = Store::open(&path, opts)?;
-    let keys = (FILE_BYTES as f64 * live_fraction / VALUE_BYTES as f64) as u32;
-    let value = vec![0x5au8; VALUE_BYTES];
+    let store = Store::open(dir.path().join("bench.kvdata"), opts)?;
+    let keys = (FILE_BYTES as f64 * live_fraction / value_bytes as f64) as u32;
+    let value = vec![0x5au8; value_bytes];
     for i in 0..keys {
         store.put(format!("key-{i:06}").as_bytes(), &value)?;
     }
-    let filled = store.stats();
-    let overwrites = (10 * FILE_BYTES / VALUE_BYTES as u64) as usize;
+    let stats_before = store.stats();
+    let overwrites = (10 * FILE_BYTES / value_bytes as u64) as usize;
     let mut rng = StdRng::seed_from_u64(1);
     let mut latencies = Vec::with_capacity(overwrites);
     let mut no_space = 0u64;
     let started = Instant::now();
-    for _ in 0..overwrites {
+    for n in 0..overwrites {
+        if let Some(rate) = rate {
+            let due = started + Duration::from_secs_f64(n as f64 / rate);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+        }
         let key = format!("key-{:06}", rng.random_range(0..keys));
         let at = Instant::now();
         match store.put(key.as_bytes(), &value) {
@@ -48,31 +73,59 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let elapsed = started.elapsed();
-    let stats = store.stats();
+    let stats_after = store.stats();
+    store.close()?;
     latencies.sort_unstable();
-    let user = stats.user_bytes_written - filled.user_bytes_written;
-    let file = (stats.log_bytes_written + stats.checkpoint_bytes_written)
-        - (filled.log_bytes_written + filled.checkpoint_bytes_written);
+    Ok(Run { no_space, latencies, elapsed, stats_before, stats_after })
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let live_fraction: f64 = args.first().map_or(Ok(0.5), |a| a.parse())?;
+    let value_bytes: usize = match args.iter().position(|a| a == "--value-bytes") {
+        Some(at) => args.get(at + 1).ok_or("--value-bytes N")?.parse()?,
+        None => 8192,
+    };
+    let rate: Option<f64> = match args.iter().position(|a| a == "--rate") {
+        Some(at) => Some(args.get(at + 1).ok_or("--rate N")?.parse()?),
+        None => None,
+    };
+    let baseline = run(BASELINE_FILE_BYTES, false, live_fraction, value_bytes, rate)?;
+    let compacting = run(FILE_BYTES, true, live_fraction, value_bytes, rate)?;
+    let (before, after) = (&compacting.stats_before, &compacting.stats_after);
+    let user = after.user_bytes_written - before.user_bytes_written;
+    let file = (after.log_bytes_written + after.checkpoint_bytes_written)
+        - (before.log_bytes_written + before.checkpoint_bytes_written);
     println!(
-        "live {live_fraction:.2}: {keys} keys x 8 KiB, {overwrites} overwrites in {:.1} s, NoSpace {no_space}",
-        elapsed.as_secs_f64()
+        "live {live_fraction:.2}, {value_bytes} B values, rate {}: {} overwrites in {:.1} s (baseline {:.1} s), NoSpace {} (baseline {})",
+        rate.map_or("unpaced".to_string(), |r| format!("{r}/s")),
+        compacting.latencies.len() as u64 + compacting.no_space,
+        compacting.elapsed.as_secs_f64(),
+        baseline.elapsed.as_secs_f64(),
+        compacting.no_space,
+        baseline.no_space
     );
     println!(
-        "write amplification during overwrites {:.2} (file {} MiB / users {} MiB); overall {:.2}",
+        "write amplification during overwrites {:.2} (file {} MiB / users {} MiB)",
         file as f64 / user as f64,
         file >> 20,
-        user >> 20,
-        stats.write_amplification()
+        user >> 20
     );
+    for (name, r) in [("baseline  ", &baseline), ("compacting", &compacting)] {
+        println!(
+            "{name} put p50 {:?} p99 {:?} p999 {:?}",
+            percentile(&r.latencies, 0.5),
+            percentile(&r.latencies, 0.99),
+            percentile(&r.latencies, 0.999)
+        );
+    }
     println!(
-        "put p50 {:?} p99 {:?} p999 {:?}; compaction: {} passes, {} blocks reclaimed, {} records moved",
-        percentile(&latencies, 0.5),
-        percentile(&latencies, 0.99),
-        percentile(&latencies, 0.999),
-        stats.compaction_passes,
-        stats.blocks_reclaimed,
-        stats.records_moved
+        "p99 ratio compacting/baseline {:.2}; compaction: {} passes, {} blocks reclaimed, {} records moved, {} checkpoints",
+        percentile(&compacting.latencies, 0.99).as_secs_f64() / percentile(&baseline.latencies, 0.99).as_secs_f64(),
+        after.compaction_passes,
+        after.blocks_reclaimed,
+        after.records_moved,
+        after.checkpoints - before.checkpoints
     );
-    store.close()?;
     Ok(())
 }

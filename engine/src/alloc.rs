@@ -9,7 +9,7 @@
 
 use crate::format::FIRST_DATA_BLOCK;
 use crate::format::snapshot::bit;
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 /// What a block currently holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,7 +25,11 @@ pub enum BlockUse {
     Snapshot,
     /// Emptied by the compactor: nothing live, but the current checkpoint
     /// or the replayable tail may still name it (see the pending-free rule).
-    Pending,
+    /// Keeps its generation: until it is free it still holds down the
+    /// full-scan floor (`oldest_generation`).
+    Pending {
+        generation: u64,
+    },
 }
 
 /// Who is asking for a block. The reserve has two parts: room for the next
@@ -54,9 +58,11 @@ pub struct BlockTable {
     margin_blocks: u64,
     pending: Vec<u32>,
     releasing: Vec<u32>,
-    /// In-use LOG blocks per generation: the oldest is the full-scan floor
-    /// (FORMAT.md, block header `floor_gen`) and the tombstone-drop horizon.
-    generations: BTreeMap<u64, u32>,
+    /// LOG and pending blocks by (generation, block): the oldest is the
+    /// full-scan floor (FORMAT.md, block header `floor_gen`); the compactor
+    /// finds a fragment's predecessors through it. A set of pairs, since a
+    /// damaged file may repeat a generation.
+    by_generation: BTreeSet<(u64, u32)>,
 }
 
 impl BlockTable {
@@ -75,7 +81,7 @@ impl BlockTable {
             margin_blocks: 0,
             pending: Vec::new(),
             releasing: Vec::new(),
-            generations: BTreeMap::new(),
+            by_generation: BTreeSet::new(),
         }
     }
 
@@ -94,6 +100,12 @@ impl BlockTable {
     /// Blocks user writes may not take.
     pub fn reserve_blocks(&self) -> u64 {
         self.snapshot_reserve_blocks + self.margin_blocks
+    }
+
+    /// Free blocks the compactor's copies (and deletes) may take: all but
+    /// the snapshot room, and one block, as the allocator keeps it.
+    pub fn compaction_room_blocks(&self) -> u64 {
+        self.free_count.saturating_sub(self.snapshot_reserve_blocks + 1)
     }
 
     pub fn set_reserve_blocks(&mut self, snapshot_blocks: u64, margin_blocks: u64) {
@@ -148,24 +160,40 @@ impl BlockTable {
         if now_free {
             self.live_bytes[block as usize] = 0;
         }
-        if let BlockUse::Log { generation } = self.uses[block as usize]
-            && let Some(count) = self.generations.get_mut(&generation)
-        {
-            *count -= 1;
-            if *count == 0 {
-                self.generations.remove(&generation);
-            }
+        if let BlockUse::Log { generation } | BlockUse::Pending { generation } = self.uses[block as usize] {
+            self.by_generation.remove(&(generation, block));
         }
-        if let BlockUse::Log { generation } = use_ {
-            *self.generations.entry(generation).or_insert(0) += 1;
+        if let BlockUse::Log { generation } | BlockUse::Pending { generation } = use_ {
+            self.by_generation.insert((generation, block));
         }
         self.uses[block as usize] = use_;
     }
 
-    /// The generation of the oldest LOG block in use (pending blocks do not
-    /// count: the compactor emptied them).
+    /// The generation of the oldest LOG block not yet free, pending ones
+    /// included: the full-scan floor. A pending block's records were copied
+    /// but not necessarily synced; until the checkpoint that frees it has
+    /// synced the copies, a full scan must still read the originals.
     pub fn oldest_generation(&self) -> Option<u64> {
-        self.generations.first_key_value().map(|(&generation, _)| generation)
+        self.by_generation.first().map(|&(generation, _)| generation)
+    }
+
+    /// LOG blocks in use, oldest first: (block, generation, live bytes).
+    pub fn log_blocks_by_age(&self) -> impl Iterator<Item = (u32, u64, u32)> + '_ {
+        self.by_generation
+            .iter()
+            .filter(|&&(_, block)| matches!(self.uses[block as usize], BlockUse::Log { .. }))
+            .map(|&(generation, block)| (block, generation, self.live_bytes[block as usize]))
+    }
+
+    /// LOG blocks (not pending) with a generation in `generations`, newest
+    /// first.
+    pub fn log_blocks_in(&self, generations: std::ops::Range<u64>) -> Vec<u32> {
+        self.by_generation
+            .range((generations.start, 0)..(generations.end, 0))
+            .rev()
+            .filter(|&&(_, block)| matches!(self.uses[block as usize], BlockUse::Log { .. }))
+            .map(|&(_, block)| block)
+            .collect()
     }
 
     /// LOG blocks in use with their generation and live bytes.
@@ -185,7 +213,11 @@ impl BlockTable {
     /// Frees a block that the current checkpoint or the tail may still name
     /// (the compactor's emptied victims); the rule is tested below.
     pub fn free_after_checkpoint(&mut self, block: u32) {
-        self.set_use(block, BlockUse::Pending);
+        let BlockUse::Log { generation } = self.uses[block as usize] else {
+            debug_assert!(false, "only LOG blocks go pending-free");
+            return;
+        };
+        self.set_use(block, BlockUse::Pending { generation });
         self.pending.push(block);
     }
 

@@ -5,12 +5,16 @@
 //! "Compaction"):
 //! 1. Under the log lock, pick victims by LFS cost-benefit,
 //!    `(1 - u) * age / (1 + u)`, u = live bytes / payload bytes, age = how
-//!    many generations ago the block was opened, plus the oldest block in
-//!    use (so the log's tail keeps moving and tombstones can go). The
-//!    active block is never a victim.
-//! 2. Still under the log lock (every write publishes to the index under
-//!    it, so what the index says cannot change underneath), read each
-//!    victim in generation order and decide for each record:
+//!    many generations ago the block was opened, plus the oldest blocks in
+//!    use (`OLDEST_VICTIMS_PER_PASS`, so the log's tail keeps moving and
+//!    tombstones can go). The
+//!    active block is never a victim, so every victim is sealed: its bytes
+//!    do not change until it is freed.
+//! 2. Read each victim in generation order (no lock: it is sealed) and
+//!    decide for each record under the log lock — every write publishes to
+//!    the index under it, so what the index says cannot change between the
+//!    decision and the copy. The lock is released after each record, so a
+//!    foreground write waits for one copy at most:
 //!    - a put the index names: move it (append a copy with a new LSN, then
 //!      point the index at the copy) — or, if it has expired, treat it as a
 //!      delete (below);
@@ -20,22 +24,22 @@
 //!      LOG block older than the victim is a victim of this pass too — then
 //!      no older version of the key survives anywhere a recovery looks.
 //!
-//!    Records whose fragments start in another block are found by walking
-//!    the index, only when a victim's live bytes are not all accounted for.
-//! 3. Release the log lock and sync: the copies are durable before any
-//!    header can carry a full-scan floor above their source blocks.
-//! 4. Move the emptied victims to the pending-free list; they become
+//!    A record that starts in an older block and continues into a victim
+//!    is found by walking back through its fragments (`move_continued`).
+//! 3. Move the emptied victims to the pending-free list; they become
 //!    allocatable once the next checkpoint is durable.
 
-use crate::alloc::{BlockUse, Purpose};
+use crate::alloc::{BlockTable, BlockUse, Purpose};
 use crate::error::{Error, Result};
+use crate::format::FIRST_DATA_BLOCK;
 use crate::format::RECORD_HEADER_BYTES;
 use crate::format::record::FragmentKind;
+use crate::format::record::RecordHeader;
 use crate::index::key_hash;
 use crate::limits::BLOCK_PAYLOAD_BYTES;
 use crate::log::{LogWriter, Op};
 use crate::lookup;
-use crate::read::{read_fragment, read_value, record_extents};
+use crate::read::{fragments_max, read_value};
 use crate::recovery::scan::scan_block;
 use crate::store::Inner;
 use std::collections::HashSet;
@@ -43,33 +47,78 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Most victims in one pass: bounds how long one pass holds the log lock.
 pub const PASS_VICTIMS_MAX: usize = 16;
+/// The oldest blocks in use that join every pass (the rest are chosen by
+/// cost-benefit): the log's tail must move for tombstones to go.
+pub const OLDEST_VICTIMS_PER_PASS: usize = 4;
 /// Blocks fuller than this are never victims: moving them frees too little.
 pub const VICTIM_UTILIZATION_MAX: f64 = 0.95;
 
-/// Background trigger: free (and pending) blocks below this fraction of the
-/// data blocks...
+/// Background trigger: compaction starts when free (and pending-free)
+/// blocks fall below this fraction of the data blocks...
 pub const FREE_FRACTION_MIN: f64 = 0.20;
-/// ...or dead bytes above this fraction of the bytes LOG blocks occupy.
+/// ...and, once started, goes on until they reach this one (the gap makes
+/// each run, and the checkpoint that ends it, worth its cost).
+pub const FREE_FRACTION_TARGET: f64 = 0.25;
+/// Below this the compactor ignores its I/O budget and releases pending
+/// blocks mid-run: writes are about to stall.
+pub const FREE_FRACTION_URGENT: f64 = 0.10;
+/// Compaction also starts when dead bytes exceed this fraction of the bytes
+/// LOG blocks occupy.
 pub const DEAD_FRACTION_MAX: f64 = 0.50;
 /// I/O budget of background compaction: bytes of records moved per second.
 /// Above it the compactor waits, so foreground writes keep the disk; when
-/// free blocks run short (below twice the reserve) it runs unthrottled, or
-/// writes would fail.
-pub const MOVE_BYTES_PER_SEC: u64 = 32 * 1024 * 1024;
+/// free blocks run short it runs unthrottled, or writes would stall.
+pub const MOVE_BYTES_PER_SEC: u64 = 64 * 1024 * 1024;
 
-/// Whether background compaction should run now, and whether it is urgent
-/// (free space about to run out: ignore the I/O budget).
-pub(crate) fn due(inner: &Inner) -> Option<bool> {
+/// Whether compaction is wanted now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Need {
+    None,
+    /// Within the I/O budget.
+    Budgeted,
+    /// Free space about to run out: ignore the budget.
+    Urgent,
+}
+
+/// Free blocks as a fraction of the data blocks; with `with_pending`, the
+/// pending-free ones count too (they are free after the next checkpoint).
+pub(crate) fn free_fraction(table: &BlockTable, with_pending: bool) -> f64 {
+    let data_blocks = u64::from(table.block_count()).saturating_sub(u64::from(FIRST_DATA_BLOCK)).max(1);
+    let pending = if with_pending { table.pending_count() } else { 0 };
+    (table.free_count() + pending) as f64 / data_blocks as f64
+}
+
+/// Pending-free blocks worth a checkpoint to release: a checkpoint writes
+/// a whole snapshot, so it should free many times that — at least four
+/// snapshots' worth and a sixteenth of the file.
+pub(crate) fn release_batch_blocks(table: &BlockTable) -> u64 {
+    let data_blocks = u64::from(table.block_count()).saturating_sub(u64::from(FIRST_DATA_BLOCK));
+    (4 * table.reserve_blocks()).max(data_blocks / 16).max(PASS_VICTIMS_MAX as u64)
+}
+
+/// Whether free space is below the write trigger (writers nudge the
+/// compactor then).
+pub(crate) fn wanted_by_writers(table: &BlockTable) -> bool {
+    free_fraction(table, true) < FREE_FRACTION_MIN
+}
+
+/// Whether background compaction should run now; `running` (a run under
+/// way) raises the bar from `FREE_FRACTION_MIN` to `FREE_FRACTION_TARGET`.
+pub(crate) fn need(inner: &Inner, running: bool) -> Need {
     let table = inner.table.lock();
-    let data_blocks = u64::from(table.block_count()).saturating_sub(u64::from(crate::format::FIRST_DATA_BLOCK));
-    let free = table.free_count() + table.pending_count();
-    let urgent = free < 2 * table.reserve_blocks() + PASS_VICTIMS_MAX as u64;
+    let free = free_fraction(&table, true);
+    let free_blocks = table.free_count() + table.pending_count();
+    if free < FREE_FRACTION_URGENT || free_blocks < 2 * table.reserve_blocks() + PASS_VICTIMS_MAX as u64 {
+        return Need::Urgent;
+    }
+    if free < if running { FREE_FRACTION_TARGET } else { FREE_FRACTION_MIN } {
+        return Need::Budgeted;
+    }
     let (log_blocks, live) =
         table.log_blocks().fold((0u64, 0u64), |(blocks, live), (_, _, bytes)| (blocks + 1, live + u64::from(bytes)));
     let occupied = log_blocks * BLOCK_PAYLOAD_BYTES as u64;
     let dead_fraction = if occupied == 0 { 0.0 } else { 1.0 - live as f64 / occupied as f64 };
-    let low = (free as f64) < FREE_FRACTION_MIN * data_blocks as f64;
-    (urgent || low || dead_fraction > DEAD_FRACTION_MAX && log_blocks > PASS_VICTIMS_MAX as u64).then_some(urgent)
+    if dead_fraction > DEAD_FRACTION_MAX && log_blocks > PASS_VICTIMS_MAX as u64 { Need::Budgeted } else { Need::None }
 }
 
 /// The compactor's counters (shown in STATS).
@@ -102,39 +151,84 @@ enum Action {
     Expire { key: Vec<u8>, tombstone: bool },
 }
 
-/// Chooses up to `max` victims, best first by cost-benefit.
+/// Blocks ranked per full scoring: the scoring walks every block, so it is
+/// done once per this many victims, not once per pass; later passes take
+/// the next best from the ranking, checking each is still worth it.
+pub const VICTIM_QUEUE_BLOCKS: usize = 16 * PASS_VICTIMS_MAX;
+
+/// Cost-benefit score of a block, or None when it is too full to be worth
+/// moving.
+fn score(newest: u64, generation: u64, live: u32) -> Option<f64> {
+    let u = f64::from(live) / BLOCK_PAYLOAD_BYTES as f64;
+    let age = newest.saturating_sub(generation).max(1) as f64;
+    (u < VICTIM_UTILIZATION_MAX).then(|| (1.0 - u) * age / (1.0 + u))
+}
+
+/// Ranks every LOG block by cost-benefit and keeps the best
+/// `VICTIM_QUEUE_BLOCKS`, best last.
+fn rank_victims(table: &BlockTable, newest: u64) -> Vec<(u32, u64)> {
+    let mut scored: Vec<(f64, u32, u64)> = table
+        .log_blocks()
+        .filter_map(|(block, generation, live)| Some((score(newest, generation, live)?, block, generation)))
+        .collect();
+    // Partition around the cut, then sort only the kept ones.
+    if VICTIM_QUEUE_BLOCKS < scored.len() {
+        scored.select_nth_unstable_by(VICTIM_QUEUE_BLOCKS, |a, b| b.0.total_cmp(&a.0));
+        scored.truncate(VICTIM_QUEUE_BLOCKS);
+    }
+    scored.sort_by(|a, b| a.0.total_cmp(&b.0));
+    scored.into_iter().map(|(_, block, generation)| (block, generation)).collect()
+}
+
+/// Chooses up to `max` victims: the oldest blocks in use, then the best by
+/// cost-benefit, as long as their live bytes fit in the room the compactor
+/// may fill (a pass must not run out of space halfway; when room is short,
+/// passes get smaller).
 fn pick_victims(inner: &Inner, log: &LogWriter, max: usize) -> Vec<(u32, u64)> {
     let table = inner.table.lock();
     let newest = log.replay_gen();
     let active = log.active_block();
     let skip = inner.compaction_skip.lock();
-    let mut scored: Vec<(f64, u32, u64)> = table
-        .log_blocks()
-        .filter(|&(block, _, _)| Some(block) != active && !skip.contains(&block))
-        .filter_map(|(block, generation, live)| {
-            let u = f64::from(live) / BLOCK_PAYLOAD_BYTES as f64;
-            if u >= VICTIM_UTILIZATION_MAX {
-                return None;
-            }
-            let age = newest.saturating_sub(generation).max(1) as f64;
-            Some(((1.0 - u) * age / (1.0 + u), block, generation))
-        })
-        .collect();
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-    scored.truncate(max.saturating_sub(1).max(1));
-    let mut victims: Vec<(u32, u64)> = scored.into_iter().map(|(_, block, generation)| (block, generation)).collect();
-    // The oldest block in use joins every pass, however full: tombstones
+    let usable = |block: u32, generation: u64| {
+        Some(block) != active
+            && table.use_of(block) == BlockUse::Log { generation }
+            && (skip.is_empty() || !skip.contains(&block))
+    };
+    // Copies of one block's records take at most its live bytes plus one
+    // record header per block they spill into: count a block per victim.
+    let mut room = table.compaction_room_blocks().saturating_mul(BLOCK_PAYLOAD_BYTES as u64);
+    let mut take = |live: u32| {
+        let cost = u64::from(live) + BLOCK_PAYLOAD_BYTES as u64 / 8;
+        let fits = cost <= room;
+        if fits {
+            room -= cost;
+        }
+        fits
+    };
+    let mut queue = inner.victim_queue.lock();
+    if queue.is_empty() {
+        *queue = rank_victims(&table, newest);
+    }
+    let mut best = Vec::new();
+    while best.len() < max.saturating_sub(OLDEST_VICTIMS_PER_PASS).max(1) {
+        let Some((block, generation)) = queue.pop() else { break };
+        let live = table.live_table()[block as usize];
+        if usable(block, generation) && score(newest, generation, live).is_some() {
+            best.push((block, generation, live));
+        }
+    }
+    if best.is_empty() {
+        return Vec::new(); // every block is full: nothing worth a pass
+    }
+    // The oldest blocks in use join every pass, however full: tombstones
     // can be dropped only once every older block is gone, so the log's tail
     // must keep moving or deletes would be carried forward for ever.
-    let oldest = table
-        .log_blocks()
-        .filter(|&(block, _, _)| Some(block) != active && !skip.contains(&block))
-        .min_by_key(|&(_, generation, _)| generation);
-    if !victims.is_empty()
-        && let Some((block, generation, _)) = oldest
-        && !victims.iter().any(|&(b, _)| b == block)
-    {
-        victims.push((block, generation));
+    let oldest = table.log_blocks_by_age().filter(|&(block, generation, _)| usable(block, generation));
+    let mut victims: Vec<(u32, u64)> = Vec::new();
+    for (block, generation, live) in oldest.take(OLDEST_VICTIMS_PER_PASS).chain(best) {
+        if !victims.iter().any(|&(b, _)| b == block) && take(live) {
+            victims.push((block, generation));
+        }
     }
     victims.sort_by_key(|&(_, generation)| generation);
     victims
@@ -145,18 +239,19 @@ pub(crate) fn compact_pass(inner: &Inner, max_victims: usize) -> Result<PassOutc
     let _only_one = inner.compacting.lock();
     inner.writable()?;
     let mut outcome = PassOutcome::default();
-    let mut log = inner.log.lock();
-    let victims = pick_victims(inner, &log, max_victims);
+    let victims = pick_victims(inner, &inner.log.lock(), max_victims);
     if victims.is_empty() {
         return Ok(outcome);
     }
     outcome.victims = victims.len() as u64;
     let victim_set: HashSet<u32> = victims.iter().map(|&(block, _)| block).collect();
     // Tombstones in a victim may go only if every older LOG block in use is
-    // also a victim (and is emptied: see `freeable` below).
+    // also a victim (and is emptied: see `freeable` below). Blocks opened
+    // from here on are newer, and only this pass frees LOG blocks, so this
+    // bound can only become more cautious while the pass runs.
     let oldest_other = {
         let table = inner.table.lock();
-        table.log_blocks().filter(|(block, _, _)| !victim_set.contains(block)).map(|(_, g, _)| g).min()
+        table.log_blocks_by_age().find(|(block, _, _)| !victim_set.contains(block)).map(|(_, generation, _)| generation)
     };
     // (block, emptied without error, dropped something), in generation order.
     let mut processed = Vec::with_capacity(victims.len());
@@ -164,7 +259,7 @@ pub(crate) fn compact_pass(inner: &Inner, max_victims: usize) -> Result<PassOutc
     let mut all_emptied = true;
     for &(block, generation) in &victims {
         let may_drop = all_emptied && oldest_other.is_none_or(|oldest| generation < oldest);
-        match empty_block(inner, &mut log, block, may_drop, &mut outcome) {
+        match empty_block(inner, block, may_drop, &mut outcome) {
             Ok(dropped) => processed.push((block, true, dropped)),
             Err(err @ Error::Corrupt { .. }) => {
                 // Damage stays where it is (kv-fsck reports it); the block
@@ -174,22 +269,26 @@ pub(crate) fn compact_pass(inner: &Inner, max_victims: usize) -> Result<PassOutc
                 processed.push((block, false, false));
                 all_emptied = false;
             }
+            Err(err @ Error::NoSpace { .. }) => {
+                // A record too large for the room left: this victim stays
+                // (what was copied is just an older version now); smaller
+                // records of later victims may still fit.
+                processed.push((block, false, false));
+                all_emptied = false;
+                stop.get_or_insert(err);
+            }
             Err(err) => {
                 stop = Some(err);
                 break;
             }
         }
     }
-    if stop.is_none()
-        && let Err(err) = move_continuations(inner, &mut log, &victim_set, &mut outcome)
-    {
-        stop = Some(err);
-    }
-    drop(log);
-    // Durability: the copies must be on disk before their sources are
-    // pending-free — a later block header may then carry a floor above the
-    // sources, and a full scan would no longer look at them.
-    inner.commit.sync_now(&*inner.storage, &inner.poison)?;
+    // Durability: no sync here. The copies need not be on disk yet: their
+    // sources stay intact and findable until the checkpoint that frees
+    // them, which syncs first — pending blocks are never written to, and
+    // they hold the full-scan floor down (`oldest_generation`). A crash
+    // before then recovers the sources (and any copies that made it: same
+    // value, newer LSN).
     let mut table = inner.table.lock();
     // A victim that dropped tombstones did so because every older victim
     // was going too: free it only if they all were.
@@ -217,13 +316,12 @@ pub(crate) fn compact_pass(inner: &Inner, max_victims: usize) -> Result<PassOutc
 }
 
 /// Moves every record of `block` that must survive to the head of the log.
-fn empty_block(
-    inner: &Inner,
-    log: &mut LogWriter,
-    block: u32,
-    may_drop: bool,
-    outcome: &mut PassOutcome,
-) -> Result<bool> {
+/// The block is sealed, so it is parsed without a lock; each record is then
+/// decided and copied under the log lock — every write publishes to the
+/// index under it, so what the index says cannot change in between — and
+/// the lock is released after each one, so foreground writes wait for one
+/// copy at most, never for a whole pass.
+fn empty_block(inner: &Inner, block: u32, may_drop: bool, outcome: &mut PassOutcome) -> Result<bool> {
     let storage = &*inner.storage;
     let mut dropped = false;
     // The same parse the full scan uses; damage stops it at the first bad
@@ -232,12 +330,19 @@ fn empty_block(
     if let Some(damage) = scan.damaged.first() {
         return Err(Error::corrupt(block, damage.offset, "compaction found a damaged record"));
     }
-    let now = inner.clock.now_ms();
+    // A record continued from an older block: only the first fragment of a
+    // block can be one (a MIDDLE or LAST starts its block).
+    if let Some(fragment) = scan.fragments.first()
+        && matches!(fragment.header.kind, FragmentKind::Middle | FragmentKind::Last)
+    {
+        move_continued(inner, block, &fragment.header, outcome)?;
+    }
     for fragment in scan.fragments {
         let (here, header, key) = (fragment.offset, fragment.header, fragment.key);
         if !matches!(header.kind, FragmentKind::Full | FragmentKind::First) {
             continue;
         }
+        let mut log = inner.log.lock();
         let current = lookup::find(storage, &inner.index, &key, key_hash(&key)).current;
         let action = if header.is_tombstone() {
             if current.is_some() {
@@ -254,7 +359,7 @@ fn empty_block(
             let Some(current) = current.filter(|c| c.entry.block == block && c.entry.offset() == here) else {
                 continue; // an older version
             };
-            if header.expires_ms != 0 && header.expires_ms <= now {
+            if header.expires_ms != 0 && header.expires_ms <= inner.clock.now_ms() {
                 dropped |= may_drop;
                 Action::Expire { key, tombstone: !may_drop }
             } else {
@@ -262,13 +367,48 @@ fn empty_block(
                 Action::Keep { key, value, tombstone: false, expires_ms: header.expires_ms }
             }
         };
-        apply(inner, log, action, outcome)?;
+        apply(inner, &mut log, action, outcome)?;
     }
     Ok(dropped)
 }
 
+/// Moves the record a victim's leading MIDDLE or LAST fragment belongs to,
+/// if it is live. Its fragments sit in blocks of consecutive generations,
+/// so its FIRST is found by walking back one generation at a time through
+/// blocks that begin with a MIDDLE of the same record; a missing block
+/// (freed) means the record is not live.
+fn move_continued(inner: &Inner, victim: u32, continued: &RecordHeader, outcome: &mut PassOutcome) -> Result<()> {
+    let storage = &*inner.storage;
+    let BlockUse::Log { generation } = inner.table.lock().use_of(victim) else { return Ok(()) };
+    let depth = fragments_max(continued.value_len) as u64;
+    for back in 1..=depth.min(generation) {
+        let Some(&block) = inner.table.lock().log_blocks_in(generation - back..generation - back + 1).first() else {
+            return Ok(());
+        };
+        let scan = scan_block(storage, block, false);
+        if let Some(first) =
+            scan.fragments.iter().find(|f| f.header.kind == FragmentKind::First && f.header.lsn == continued.lsn)
+        {
+            let mut log = inner.log.lock();
+            let current = lookup::find(storage, &inner.index, &first.key, key_hash(&first.key)).current;
+            let Some(current) = current.filter(|c| c.entry.block == block && c.entry.offset() == first.offset) else {
+                return Ok(()); // an older version: nothing to move
+            };
+            let expires_ms = current.first.header.expires_ms;
+            let value = read_value(storage, current.first)?;
+            let action = Action::Keep { key: first.key.clone(), value, tombstone: false, expires_ms };
+            return apply(inner, &mut log, action, outcome);
+        }
+        let leads = scan.fragments.first().map(|f| (f.header.kind, f.header.lsn));
+        if leads != Some((FragmentKind::Middle, continued.lsn)) {
+            return Ok(()); // the chain is broken: not a live record
+        }
+    }
+    Ok(())
+}
+
 /// Appends (or, for an expired key with nothing older left, just unlinks)
-/// one record, and publishes it.
+/// one record, and publishes it. The caller holds the log lock.
 fn apply(inner: &Inner, log: &mut LogWriter, action: Action, outcome: &mut PassOutcome) -> Result<()> {
     match action {
         Action::Keep { key, value, tombstone, expires_ms } => {
@@ -286,40 +426,6 @@ fn apply(inner: &Inner, log: &mut LogWriter, action: Action, outcome: &mut PassO
             inner.unlink(&key);
             inner.compaction.expired_dropped.fetch_add(1, Ordering::Relaxed);
         }
-    }
-    Ok(())
-}
-
-/// Moves live records whose later fragments sit in a victim while their
-/// first fragment is elsewhere. Only walks the index when some victim's
-/// live bytes say such a record exists.
-fn move_continuations(
-    inner: &Inner,
-    log: &mut LogWriter,
-    victims: &HashSet<u32>,
-    outcome: &mut PassOutcome,
-) -> Result<()> {
-    let unexplained = {
-        let table = inner.table.lock();
-        victims.iter().any(|&block| table.live_table()[block as usize] != 0)
-    };
-    if !unexplained {
-        return Ok(());
-    }
-    let storage = &*inner.storage;
-    for entry in inner.index.entries() {
-        let Ok(first) = read_fragment(storage, entry.block, entry.offset()) else { continue };
-        if first.header.kind != FragmentKind::First {
-            continue;
-        }
-        let Ok(extents) = record_extents(storage, entry.block, &first) else { continue };
-        if !extents.iter().any(|(block, _)| victims.contains(block)) {
-            continue;
-        }
-        let key = first.key().to_vec();
-        let expires_ms = first.header.expires_ms;
-        let value = read_value(storage, first)?;
-        apply(inner, log, Action::Keep { key, value, tombstone: false, expires_ms }, outcome)?;
     }
     Ok(())
 }

@@ -217,7 +217,7 @@ impl Store {
                 BlockUse::Log { .. } => report.totals.blocks_log += 1,
                 BlockUse::Snapshot => report.totals.blocks_snapshot += 1,
                 BlockUse::Free => report.totals.blocks_free += 1,
-                BlockUse::Meta | BlockUse::Pending => {}
+                BlockUse::Meta | BlockUse::Pending { .. } => {}
             }
         }
         report.totals.blocks = u64::from(table.block_count());

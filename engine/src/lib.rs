@@ -11,11 +11,14 @@
 //! - `alloc`: the block table (free bitmap, live bytes, pending-free list).
 //! - `checkpoint`: writing a checkpoint; [`recovery`]: reading them back,
 //!   replay, full scan (docs/RECOVERY.md).
+//! - `compactor`: moving live records out of mostly-dead blocks;
+//!   `background`: the maintenance and compactor threads.
 //! - [`fsck`]: the offline checker behind kv-fsck.
 //! - [`limits`]: every limit, named.
 #![deny(unsafe_code)]
 
 mod alloc;
+mod background;
 mod checkpoint;
 pub mod clock;
 mod commit;

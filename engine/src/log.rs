@@ -65,9 +65,13 @@ pub struct LogWriter {
 impl LogWriter {
     /// A writer continuing after recovery. `active` is the tail block, its
     /// content, and how many of its bytes hold records.
+    /// A tail block with no room left for a SEAL (only a damaged or crafted
+    /// file has one: the writer always keeps that room) is not resumed: it
+    /// stays as it is, and the next write opens a new block.
     pub fn new(next_gen: u64, next_lsn: u64, active: Option<(u32, u64, Box<[u8]>, usize)>) -> Self {
-        let active =
-            active.map(|(block, generation, buf, used)| Active { block, generation, buf, used, written: used });
+        let active = active
+            .filter(|&(_, _, _, used)| used + SEAL_BYTES <= BLOCK_BYTES)
+            .map(|(block, generation, buf, used)| Active { block, generation, buf, used, written: used });
         LogWriter { active, sealed: Vec::new(), next_gen, next_lsn, bytes_written: 0 }
     }
 

@@ -49,8 +49,13 @@ pub struct Options {
     /// Open without writing anything (no lock, no tail truncation, no
     /// checkpoint). For inspection of a file another process may hold.
     pub read_only: bool,
-    /// Run the background thread for periodic sync and checkpoints.
+    /// Run the background threads: periodic sync and checkpoints, and the
+    /// compactor.
     pub background: bool,
+    /// Let the compactor thread run (with `background`). Off, space comes
+    /// back only through `Store::compact` and writes that find no room;
+    /// benchmarks turn it off to measure a baseline.
+    pub background_compaction: bool,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -64,6 +69,7 @@ impl Default for Options {
             checkpoint_log_bytes: CHECKPOINT_LOG_BYTES_DEFAULT,
             read_only: false,
             background: true,
+            background_compaction: true,
             clock: Arc::new(SystemClock),
         }
     }

@@ -6,6 +6,7 @@
 //! record through the storage's page cache without any lock.
 
 use crate::alloc::{BlockTable, BlockUse, Purpose};
+use crate::background::{self, Control};
 use crate::checkpoint::{self, CheckpointInfo, CheckpointState};
 use crate::clock::Clock;
 use crate::commit::{GroupCommit, Poison};
@@ -26,12 +27,15 @@ use crate::read::{read_fragment, read_value, record_extents};
 use crate::recovery::{self, RecoveryMode, RecoveryReport};
 use crate::storage::OpenFileError;
 use crate::storage::{FileStorage, LockMode, Storage};
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+/// Reclaim-and-retry rounds a write gets when it finds no room.
+const NO_SPACE_RETRIES: u32 = 4;
 
 /// One operation of an atomic batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,10 +145,11 @@ pub(crate) struct Inner {
     pub compaction: CompactionCounters,
     /// Blocks the compactor found damaged and leaves alone.
     pub compaction_skip: Mutex<std::collections::HashSet<u32>>,
+    /// Victims ranked by the last full scoring, best last (compactor.rs).
+    pub victim_queue: Mutex<Vec<(u32, u64)>>,
     checkpoint_interval: Option<Duration>,
     checkpoint_log_bytes: u64,
-    stop: Mutex<bool>,
-    wake: Condvar,
+    pub control: Control,
 }
 
 /// An open store. Share it between threads with `Arc<Store>`; all methods
@@ -152,7 +157,8 @@ pub(crate) struct Inner {
 #[derive(Debug)]
 pub struct Store {
     pub(crate) inner: Arc<Inner>,
-    maintenance: Option<JoinHandle<()>>,
+    /// The maintenance and compactor threads (background.rs).
+    threads: Vec<JoinHandle<()>>,
     closed: bool,
 }
 
@@ -221,10 +227,10 @@ impl Store {
             compacting: Mutex::new(()),
             compaction: CompactionCounters::default(),
             compaction_skip: Mutex::new(std::collections::HashSet::new()),
+            victim_queue: Mutex::new(Vec::new()),
             checkpoint_interval: opts.checkpoint_interval,
             checkpoint_log_bytes: opts.checkpoint_log_bytes,
-            stop: Mutex::new(false),
-            wake: Condvar::new(),
+            control: Control::default(),
         });
         inner.update_reserve(&mut inner.table.lock());
         if writable && wants_checkpoint {
@@ -234,14 +240,12 @@ impl Store {
                 Err(err) => return Err(err),
             }
         }
-        let maintenance = (opts.background && writable).then(|| {
-            let inner = inner.clone();
-            std::thread::Builder::new()
-                .name("blockkv-maintenance".into())
-                .spawn(move || maintenance(&inner))
-                .expect("spawn maintenance thread")
-        });
-        Ok(Store { inner, maintenance, closed: false })
+        let threads = if opts.background && writable {
+            background::spawn(&inner, opts.background_compaction)
+        } else {
+            Vec::new()
+        };
+        Ok(Store { inner, threads, closed: false })
     }
 
     /// Stores `value` under `key`, replacing any previous value.
@@ -432,6 +436,9 @@ impl Store {
     /// The store's numbers now.
     pub fn stats(&self) -> Stats {
         let inner = &self.inner;
+        // Lock order (module docs): checkpoint before log before table — a
+        // checkpoint holds the first while it waits for the others.
+        let checkpoint_id = inner.ckpt.lock().id;
         let (last_lsn, log_bytes) = {
             let log = inner.log.lock();
             (log.last_lsn(), log.bytes_written)
@@ -443,7 +450,7 @@ impl Store {
             match table.use_of(block) {
                 BlockUse::Log { .. } => blocks_log += 1,
                 BlockUse::Snapshot => blocks_snapshot += 1,
-                BlockUse::Free | BlockUse::Meta | BlockUse::Pending => {}
+                BlockUse::Free | BlockUse::Meta | BlockUse::Pending { .. } => {}
             }
         }
         let live_bytes = table.live_total();
@@ -466,7 +473,7 @@ impl Store {
             synced_lsn: inner.commit.synced_lsn(),
             syncs: inner.commit.sync_count.load(Ordering::Relaxed),
             checkpoints: counters.checkpoints.load(Ordering::Relaxed),
-            checkpoint_id: inner.ckpt.lock().id,
+            checkpoint_id,
             puts: counters.puts.load(Ordering::Relaxed),
             gets: counters.gets.load(Ordering::Relaxed),
             deletes: counters.deletes.load(Ordering::Relaxed),
@@ -497,11 +504,7 @@ impl Store {
     #[doc(hidden)]
     pub fn abandon(mut self) {
         self.closed = true;
-        *self.inner.stop.lock() = true;
-        self.inner.wake.notify_all();
-        if let Some(handle) = self.maintenance.take() {
-            let _ = handle.join();
-        }
+        self.stop_threads();
     }
 
     fn shutdown(&mut self) -> Result<()> {
@@ -509,15 +512,18 @@ impl Store {
             return Ok(());
         }
         self.closed = true;
-        *self.inner.stop.lock() = true;
-        self.inner.wake.notify_all();
-        if let Some(handle) = self.maintenance.take() {
-            let _ = handle.join();
-        }
+        self.stop_threads();
         if self.inner.read_only || self.inner.poison.is_set() {
             return Ok(());
         }
         checkpoint::write_checkpoint(&self.inner).map(|_| ())
+    }
+
+    fn stop_threads(&mut self) {
+        self.inner.control.stop();
+        for handle in self.threads.drain(..) {
+            let _ = handle.join();
+        }
     }
 
     /// Compacts until no block is worth it, then checkpoints so the freed
@@ -527,18 +533,27 @@ impl Store {
     }
 
     /// Puts and batches go through a write group (group.rs). A write that
-    /// finds no room first lets the compactor reclaim dead blocks, then
-    /// tries once more; only then is it `NoSpace`.
+    /// finds no room lets the compactor reclaim dead blocks and tries again
+    /// — a few times, because a concurrent compaction pass may take the
+    /// room for its copies first — before it is `NoSpace`.
     fn write(&self, ops: &[Op<'_>], purpose: Purpose) -> Result<()> {
         self.inner.writable()?;
+        if purpose == Purpose::User {
+            background::assist_compaction(&self.inner);
+        }
         let submit = || self.inner.group.submit(ops, purpose, |group| self.inner.run_group(group));
-        match submit() {
-            Err(Error::NoSpace { needed_blocks, .. }) => {
-                self.inner.reclaim(needed_blocks)?;
-                submit()?;
-            }
-            other => {
-                other?;
+        let mut attempts = 0;
+        loop {
+            match submit() {
+                Err(err @ Error::NoSpace { .. }) if attempts == NO_SPACE_RETRIES => return Err(err),
+                Err(Error::NoSpace { needed_blocks, .. }) => {
+                    attempts += 1;
+                    self.inner.reclaim(needed_blocks)?;
+                }
+                other => {
+                    other?;
+                    break;
+                }
             }
         }
         let user_bytes: usize = ops.iter().map(|op| op.key.len() + op.value.len()).sum();
@@ -574,30 +589,50 @@ impl Drop for Store {
 }
 
 impl Inner {
-    /// Runs compaction passes until `blocks_wanted` blocks are free or a
-    /// pass reclaims nothing, then checkpoints to release what it freed.
+    /// Runs compaction passes until `blocks_wanted` blocks (beyond the
+    /// reserve) are free, or will be once a batch worth a checkpoint is
+    /// pending (`release_batch_blocks`), or passes stop gaining; then
+    /// checkpoints if the free blocks alone are not enough. When a pass finds
+    /// no room for its copies while emptied blocks wait, the checkpoint comes
+    /// first and the passes go on with the room it released.
+    /// `blocks_wanted = u64::MAX`: compact all that gains.
     pub(crate) fn reclaim(&self, blocks_wanted: u64) -> Result<PassOutcome> {
         let mut total = PassOutcome::default();
-        // Every pass frees at least one block net, so this ends; the bound
-        // is a second guard.
+        // Every round either gains a block or releases pending ones, and
+        // ends when it can do neither; the bound is a second guard.
         for _ in 0..self.block_count {
-            let pass = compactor::compact_pass(self, PASS_VICTIMS_MAX)?;
-            total.victims += pass.victims;
-            total.blocks_reclaimed += pass.blocks_reclaimed;
-            total.records_moved += pass.records_moved;
-            total.bytes_moved += pass.bytes_moved;
-            let table = self.table.lock();
-            let free = table.free_count() + table.pending_count();
-            let enough = free >= blocks_wanted.saturating_add(table.reserve_blocks());
-            drop(table);
-            // A pass that fills as many blocks with copies as it empties
-            // gains nothing: the log is as compact as this policy makes it.
-            let filled = pass.bytes_moved.div_ceil(crate::limits::BLOCK_PAYLOAD_BYTES as u64);
-            if pass.blocks_reclaimed <= filled || enough {
+            // Out of room: no victim's copies fit, or the copies ran out.
+            let (gained, out_of_room) = match compactor::compact_pass(self, PASS_VICTIMS_MAX) {
+                Ok(pass) => {
+                    total.victims += pass.victims;
+                    total.blocks_reclaimed += pass.blocks_reclaimed;
+                    total.records_moved += pass.records_moved;
+                    total.bytes_moved += pass.bytes_moved;
+                    (background::gains(&pass), pass.victims == 0)
+                }
+                Err(Error::NoSpace { .. }) => (false, true),
+                Err(err) => return Err(err),
+            };
+            let (enough, pending) = {
+                let table = self.table.lock();
+                let wanted = blocks_wanted.saturating_add(table.reserve_blocks());
+                let pending = table.pending_count();
+                let batch = pending >= compactor::release_batch_blocks(&table);
+                (table.free_count() >= wanted || table.free_count() + pending >= wanted && batch, pending)
+            };
+            let room_to_release = out_of_room && pending > 0;
+            if enough || !gained && !room_to_release {
                 break;
             }
+            if out_of_room {
+                checkpoint::write_checkpoint(self)?;
+            }
         }
-        if self.table.lock().pending_count() > 0 {
+        let needed = {
+            let table = self.table.lock();
+            table.pending_count() > 0 && table.free_count() < blocks_wanted.saturating_add(table.reserve_blocks())
+        };
+        if needed {
             checkpoint::write_checkpoint(self)?;
         }
         Ok(total)
@@ -668,7 +703,11 @@ impl Inner {
         if let Some(last) = last {
             self.commit.written_lsn.store(last, Ordering::Release);
         }
+        let nudge = compactor::wanted_by_writers(&table);
         drop(table);
+        if nudge {
+            self.control.nudge_compactor();
+        }
         drop(log);
         let synced = last.map_or(Ok(()), |lsn| self.wait_durable(lsn));
         placed
@@ -782,7 +821,7 @@ impl Inner {
         }
     }
 
-    fn checkpoint_due(&self) -> bool {
+    pub(crate) fn checkpoint_due(&self) -> bool {
         let written = self.log.lock().bytes_written;
         let (at_bytes, at_time) = {
             let ckpt = self.ckpt.lock();
@@ -792,83 +831,6 @@ impl Inner {
         let snapshot_bytes = self.index.len() * crate::format::snapshot::INDEX_ENTRY_BYTES as u64;
         since >= self.checkpoint_log_bytes.max(snapshot_bytes)
             || (since > 0 && self.checkpoint_interval.is_some_and(|every| at_time.elapsed() >= every))
-    }
-}
-
-/// Background work: periodic sync and checkpoints.
-fn maintenance(inner: &Inner) {
-    let tick = match inner.sync {
-        SyncPolicy::Periodic(every) => every.min(Duration::from_millis(100)),
-        _ => Duration::from_millis(100),
-    };
-    let mut last_sync = Instant::now();
-    loop {
-        {
-            let mut stop = inner.stop.lock();
-            if !*stop {
-                inner.wake.wait_for(&mut stop, tick);
-            }
-            if *stop {
-                return;
-            }
-        }
-        if inner.poison.is_set() {
-            continue;
-        }
-        if let SyncPolicy::Periodic(every) = inner.sync {
-            let behind = inner.commit.written_lsn.load(Ordering::Acquire) > inner.commit.synced_lsn();
-            if behind && last_sync.elapsed() >= every {
-                last_sync = Instant::now();
-                if let Err(err) = inner.commit.sync_now(&*inner.storage, &inner.poison) {
-                    tracing::error!("periodic sync failed: {err}");
-                }
-            }
-        }
-        if inner.checkpoint_due()
-            && let Err(err) = checkpoint::write_checkpoint(inner)
-        {
-            tracing::warn!("periodic checkpoint failed: {err}");
-        }
-        background_compaction(inner, tick);
-    }
-}
-
-/// One tick's worth of compaction: passes while it is due and, unless
-/// urgent, within the I/O budget for the tick; then a checkpoint when the
-/// blocks it freed are needed.
-fn background_compaction(inner: &Inner, tick: Duration) {
-    let started = Instant::now();
-    let budget = compactor::MOVE_BYTES_PER_SEC as f64 * tick.as_secs_f64();
-    let mut moved = 0u64;
-    let mut reclaimed = 0u64;
-    while let Some(urgent) = compactor::due(inner) {
-        if !urgent && moved as f64 >= budget {
-            break;
-        }
-        match compactor::compact_pass(inner, PASS_VICTIMS_MAX) {
-            Ok(pass) if pass.blocks_reclaimed > 0 => {
-                moved += pass.bytes_moved;
-                reclaimed += pass.blocks_reclaimed;
-            }
-            Ok(_) => break,
-            Err(err) => {
-                tracing::warn!("compaction pass failed: {err}");
-                break;
-            }
-        }
-        if *inner.stop.lock() {
-            break;
-        }
-    }
-    if reclaimed > 0 {
-        tracing::info!(reclaimed, moved, ms = started.elapsed().as_millis() as u64, "compaction");
-    }
-    let pending = inner.table.lock().pending_count();
-    if pending > 0
-        && compactor::due(inner).is_some()
-        && let Err(err) = checkpoint::write_checkpoint(inner)
-    {
-        tracing::warn!("checkpoint to release compacted blocks failed: {err}");
     }
 }
 

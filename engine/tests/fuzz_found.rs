@@ -4,7 +4,8 @@
 mod common;
 
 use blockkv_engine::format::block::BlockHeader;
-use blockkv_engine::format::{BLOCK_BYTES, BLOCK_HEADER_BYTES};
+use blockkv_engine::format::record::RECORD_HEADER_BYTES;
+use blockkv_engine::format::{BLOCK_BYTES, BLOCK_HEADER_BYTES, masked_crc};
 use blockkv_engine::{Options, RecoveryMode, SimDisk, Store};
 use common::damage::{Ending, build_image};
 use std::path::Path;
@@ -42,4 +43,35 @@ fn block_generation_at_u64_max_does_not_overflow_the_full_scan() {
     let block = 5 * BLOCK_BYTES;
     BlockHeader::log(u64::MAX, 0, 0).encode_into(&mut image[block..block + BLOCK_HEADER_BYTES]);
     open_every_way(&image);
+}
+
+#[test]
+fn head_block_filled_past_the_seal_room_is_not_resumed() {
+    // Found by the image target: a re-sealed record in the head block that
+    // ends closer than a SEAL header to the block's end. Recovery resumed
+    // the block there, and the next write, moving on to a new block, had no
+    // room to seal it: a panic (debug assertion; an out-of-bounds slice in
+    // release). Built directly: one record, stretched to end 10 bytes short
+    // of the block, its checksum recomputed.
+    let (disk, store, _clock) = common::new_sim_store(common::SIM_BYTES, blockkv_engine::SyncPolicy::Always);
+    let key = b"fuzz-finding-2";
+    store.put(key, &[0xab; 100]).expect("put");
+    store.abandon();
+    let mut image = disk.durable_image();
+    let key_at = image.windows(key.len()).position(|w| w == key).expect("record in the image");
+    let record = key_at - RECORD_HEADER_BYTES;
+    let block_end = (record / BLOCK_BYTES + 1) * BLOCK_BYTES;
+    let fragment_len = block_end - 10 - record - RECORD_HEADER_BYTES;
+    let value_len = fragment_len - key.len();
+    image[record + 8..record + 10].copy_from_slice(&(fragment_len as u16).to_le_bytes());
+    image[record + 32..record + 36].copy_from_slice(&(value_len as u32).to_le_bytes());
+    let crc = masked_crc(&image[record + 4..record + RECORD_HEADER_BYTES + fragment_len]);
+    image[record..record + 4].copy_from_slice(&crc.to_le_bytes());
+    open_every_way(&image);
+    // The stretched record itself is intact, so it reads back.
+    let opts = common::sim_options(blockkv_engine::SyncPolicy::Always, Arc::new(blockkv_engine::ManualClock::new(0)));
+    let store = Store::open_storage(Arc::new(SimDisk::from_image(image)), Path::new("<sim>"), opts).expect("opens");
+    assert_eq!(store.get(key).expect("get").map(|v| v.len()), Some(value_len));
+    store.put(b"next", &[1; 50]).expect("a write after it goes to a new block");
+    assert_eq!(store.get(b"next").expect("get"), Some(vec![1; 50]));
 }

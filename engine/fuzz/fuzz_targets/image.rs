@@ -31,6 +31,7 @@ fn options(recovery: RecoveryMode, read_only: bool) -> Options {
         checkpoint_log_bytes: u64::MAX,
         read_only,
         background: false,
+        background_compaction: false,
         clock: Arc::new(ManualClock::new(NOW_MS)),
     }
 }

@@ -19,6 +19,7 @@ pub fn sim_options(sync: SyncPolicy, clock: Arc<ManualClock>) -> Options {
         checkpoint_log_bytes: u64::MAX,
         read_only: false,
         background: false,
+        background_compaction: false,
         clock,
     }
 }
