@@ -219,8 +219,28 @@ fn key_hint(bytes: &[u8]) -> Option<Vec<u8>> {
     (header.key_len > 0 && end <= bytes.len()).then(|| bytes[RECORD_HEADER_BYTES..end].to_vec())
 }
 
-/// Joins FIRST/MIDDLE/LAST fragments into records; incomplete ones are damage.
+/// Joins FIRST/MIDDLE/LAST fragments into records. An incomplete one is
+/// damage — unless a newer record of its key exists: the compactor frees
+/// the blocks of superseded versions, so their chains may end in a block
+/// reused since.
 fn assemble(scans: &[BlockScan], damaged: &mut Vec<Damage>) -> Vec<Record> {
+    let mut broken = Vec::new();
+    let records = assemble_chains(scans, &mut broken);
+    let mut newest: HashMap<&[u8], u64> = HashMap::with_capacity(records.len());
+    for record in &records {
+        let lsn = newest.entry(record.key.as_slice()).or_insert(0);
+        *lsn = (*lsn).max(record.header.lsn);
+    }
+    for (damage, lsn) in broken {
+        let superseded = damage.key_hint.as_deref().and_then(|key| newest.get(key)).is_some_and(|&n| n > lsn);
+        if !superseded {
+            damaged.push(damage);
+        }
+    }
+    records
+}
+
+fn assemble_chains(scans: &[BlockScan], broken: &mut Vec<(Damage, u64)>) -> Vec<Record> {
     let first_fragment: HashMap<u32, &Fragment> = scans
         .iter()
         .filter_map(|s| s.fragments.first().filter(|f| f.offset as usize == BLOCK_HEADER_BYTES).map(|f| (s.block, f)))
@@ -248,12 +268,15 @@ fn assemble(scans: &[BlockScan], damaged: &mut Vec<Damage>) -> Vec<Record> {
                             extents: rest,
                         });
                     }
-                    None => damaged.push(Damage {
-                        block: scan.block,
-                        offset: fragment.offset,
-                        reason: "large record is missing a fragment".into(),
-                        key_hint: Some(fragment.key.clone()),
-                    }),
+                    None => broken.push((
+                        Damage {
+                            block: scan.block,
+                            offset: fragment.offset,
+                            reason: "large record is missing a fragment".into(),
+                            key_hint: Some(fragment.key.clone()),
+                        },
+                        header.lsn,
+                    )),
                 },
                 FragmentKind::Middle | FragmentKind::Last | FragmentKind::Seal => {}
             }
