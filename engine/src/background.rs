@@ -215,8 +215,7 @@ fn compaction_run(inner: &Inner, budget: &mut Budget) {
 /// that outrun the compactor are slowed to its pace here, a pass at a time,
 /// instead of running the file dry and stalling on a full reclaim.
 pub(crate) fn assist_compaction(inner: &Inner) {
-    let short = compactor::free_fraction(&inner.table.lock(), true) < compactor::FREE_FRACTION_URGENT;
-    if !short {
+    if !inner.space_short.load(Ordering::Relaxed) {
         return;
     }
     inner.control.nudge_compactor();

@@ -24,7 +24,7 @@ use crate::read::record_extents;
 use crate::recovery::scan::{Found, drop_unfinished_batches, find_records};
 use crate::recovery::{SlotStatus, scan_headers};
 use crate::store::Store;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Expiry times beyond this many milliseconds from now are suspect.
@@ -149,6 +149,16 @@ impl Store {
         }
         let now = inner.clock.now_ms();
         let table = inner.table.lock();
+        // Keys with a put a full scan would still read once free blocks are
+        // reused: at or above the floor a new block header would carry (the
+        // oldest generation not yet free). One pass, not one per tombstone.
+        let floor = table.oldest_generation().unwrap_or(u64::MAX);
+        let visible_puts: HashSet<&[u8]> = records
+            .iter()
+            .filter(|r| r.header.lsn <= last_lsn && !r.header.is_tombstone())
+            .filter(|r| headers[r.block as usize].is_some_and(|h| h.generation >= floor))
+            .map(|r| r.key.as_slice())
+            .collect();
         let mut live = vec![0u64; table.block_count() as usize];
         for (key, record) in &newest {
             let key = key.to_vec();
@@ -162,18 +172,9 @@ impl Store {
                 // A tombstone in a free block is gone once the block is
                 // reused; that is safe (the compactor's drop rule) only if
                 // no older version of the key lies where a full scan would
-                // still look then: at or above the floor a new block header
-                // would carry, the oldest generation still in use.
-                let floor = table.oldest_generation().unwrap_or(u64::MAX);
-                let older_visible = || {
-                    records.iter().any(|r| {
-                        r.key == key
-                            && r.header.lsn < record.header.lsn
-                            && !r.header.is_tombstone()
-                            && headers[r.block as usize].is_some_and(|h| h.generation >= floor)
-                    })
-                };
-                if table.use_of(record.block) == BlockUse::Free && older_visible() {
+                // still look then (`visible_puts`). This tombstone is the
+                // key's newest record, so every such put is older.
+                if table.use_of(record.block) == BlockUse::Free && visible_puts.contains(key.as_slice()) {
                     let what =
                         "tombstone in a free block while an older version survives: reusing the block would undo the delete"
                             .into();

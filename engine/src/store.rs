@@ -145,6 +145,9 @@ pub(crate) struct Inner {
     pub compaction: CompactionCounters,
     /// Blocks the compactor found damaged and leaves alone.
     pub compaction_skip: Mutex<std::collections::HashSet<u32>>,
+    /// Free space (pending-free included) below `FREE_FRACTION_URGENT` at the
+    /// last write: user writes then assist the compactor (background.rs).
+    pub space_short: std::sync::atomic::AtomicBool,
     /// Victims ranked by the last full scoring, best last (compactor.rs).
     pub victim_queue: Mutex<Vec<(u32, u64)>>,
     checkpoint_interval: Option<Duration>,
@@ -228,6 +231,7 @@ impl Store {
             compaction: CompactionCounters::default(),
             compaction_skip: Mutex::new(std::collections::HashSet::new()),
             victim_queue: Mutex::new(Vec::new()),
+            space_short: std::sync::atomic::AtomicBool::new(false),
             checkpoint_interval: opts.checkpoint_interval,
             checkpoint_log_bytes: opts.checkpoint_log_bytes,
             control: Control::default(),
@@ -785,8 +789,11 @@ impl Inner {
 
     /// Keeps room for the next checkpoint's snapshot (sized for every block
     /// in use and one more key) plus a margin that deletes may use.
+    /// Also refreshes `space_short` (read by every put without a lock).
     fn update_reserve(&self, table: &mut BlockTable) {
         self.reserve_for(table, 1);
+        let short = compactor::free_fraction(table, true) < compactor::FREE_FRACTION_URGENT;
+        self.space_short.store(short, Ordering::Relaxed);
     }
 
     fn reserve_for(&self, table: &mut BlockTable, new_keys: u64) {
