@@ -8,12 +8,15 @@
 #      that lives across cycles (so recovery after recovery is tested);
 #   2. runs crash-writer: 8 threads, each on its own connection and its own
 #      32 keys, puts (8 B to 300 KiB, mostly small) and deletes, each request
-#      logged before it is sent and after its answer;
+#      logged before it is sent and after its answer; and a ninth connection
+#      that forces a compaction every COMPACT_EVERY_MS;
 #   3. SIGKILLs kvd at the cycle's moment: mid-write (after 50-800 ms of
 #      load), during a checkpoint (crash-kill sends a checkpoint request
 #      and kills 0-3000 us later: a shell's sleep is too coarse for a
-#      checkpoint of 0.3-1.5 ms), or during recovery (killed mid-write,
-#      restarted, and killed again 0-10 ms after the restart);
+#      checkpoint of 0.3-1.5 ms), during a compaction (crash-kill sends a
+#      compaction request and kills 0-6 ms later), or during recovery
+#      (killed mid-write, restarted, and killed again 0-4 ms after the
+#      restart);
 #   4. runs kv-fsck on every crashed image (exit 0 or 1 passes);
 #   5. restarts kvd and runs crash-check: every key holds its last
 #      acknowledged value or the outcome of the one request in flight, and
@@ -24,9 +27,10 @@
 # The seed (printed first; random unless --seed) fixes every cycle's plan
 # and every writer's operations: `--seed S` replays the run. Where exactly
 # the kill lands in the load still depends on the machine's timing.
-# The data file is replaced by a new one when it is half full (there is no
-# compactor yet) and after a failed cycle. Failed cycles' files are kept
-# and named; --keep keeps everything.
+# The data file lives across cycles and is small (FILE_SIZE), so it fills
+# and the background compactor runs on its own as well as when forced; it
+# is replaced by a new one only after a failed cycle. Failed cycles' files
+# are kept and named; --keep keeps everything.
 set -euo pipefail
 
 usage() {
@@ -58,10 +62,12 @@ fi
 # key space, so both get these.
 readonly THREADS=8
 readonly KEYS_PER_THREAD=32
-readonly FILE_SIZE=128MiB
-# A new data file once the current one is this full (no compactor yet:
-# overwrites and deletes free nothing, and a full file refuses puts).
-readonly NEW_FILE_AT_PERCENT=50
+# Small enough that the writers fill it every few cycles (they write 2-20
+# MiB a cycle; their live data stays under 2 MiB but for the rare 300 KiB
+# value), so the compactor's triggers fire as well as the forced runs.
+readonly FILE_SIZE=32MiB
+# The writers' compacting connection asks for a compaction this often.
+readonly COMPACT_EVERY_MS=150
 # Crashed images copied for kv-fsck failures, at most (each up to FILE_SIZE).
 readonly KEPT_IMAGES_MAX=5
 readonly READY_TIMEOUT_S=20
@@ -207,7 +213,8 @@ passed=0
 failed=0
 kept_images=0
 acked_total=0
-declare -A moments=() checkpoints=() stages=()
+declare -A moments=() outcomes=() stages=()
+reclaimed_total=0
 run_started="$(now_ms)"
 
 # The plans come in on fd 3, so no child that reads stdin can eat them.
@@ -225,7 +232,8 @@ while read -r -u 3 cycle cycle_seed moment load_ms delay_us; do
         fail "kvd did not start (log: $cdir/kvd-1.log)"
     fi
     "$bin/crash-writer" --socket "$socket" --log-dir "$cdir/logs" --cycle "$cycle" --seed "$cycle_seed" \
-        --threads "$THREADS" --keys-per-thread "$KEYS_PER_THREAD" >"$cdir/writer.out" 2>"$cdir/writer.err" &
+        --threads "$THREADS" --keys-per-thread "$KEYS_PER_THREAD" --compact-every-ms "$COMPACT_EVERY_MS" \
+        >"$cdir/writer.out" 2>"$cdir/writer.err" &
     writer_pid=$!
     sleep "$(seconds "$load_ms")"
     case "$moment" in
@@ -233,13 +241,16 @@ while read -r -u 3 cycle cycle_seed moment load_ms delay_us; do
             kill_kvd
             what="mid-write after $load_ms ms"
             ;;
-        checkpoint)
-            checkpoint="$("$bin/crash-kill" --socket "$socket" --pid "$kvd_pid" --after-us "$delay_us" \
-                2>"$cdir/crash-kill.err")" || fail "crash-kill: $(head -c 300 "$cdir/crash-kill.err")"
-            checkpoint="${checkpoint:-failed}"
+        checkpoint | compaction)
+            request=checkpoint
+            if [[ "$moment" == compaction ]]; then request=compact; fi
+            outcome="$("$bin/crash-kill" --socket "$socket" --pid "$kvd_pid" --request "$request" \
+                --after-us "$delay_us" 2>"$cdir/crash-kill.err")" ||
+                fail "crash-kill: $(head -c 300 "$cdir/crash-kill.err")"
+            outcome="${outcome:-failed}"
             kill_kvd
-            checkpoints[$checkpoint]=$((${checkpoints[$checkpoint]:-0} + 1))
-            what="checkpoint after $load_ms ms, killed at +$delay_us us ($checkpoint)"
+            outcomes[$moment $outcome]=$((${outcomes[$moment $outcome]:-0} + 1))
+            what="$moment after $load_ms ms, killed at +$delay_us us ($outcome)"
             ;;
         recovery)
             kill_kvd
@@ -291,18 +302,19 @@ while read -r -u 3 cycle cycle_seed moment load_ms delay_us; do
     writer_summary="$(head -n 1 "$cdir/writer.out" 2>/dev/null || true)"
     acked="$(sed -n 's/^acked=\([0-9]*\).*/\1/p' <<<"$writer_summary")"
     in_flight="$(sed -n 's/.* in_flight=\([0-9]*\).*/\1/p' <<<"$writer_summary")"
+    compactions="$(sed -n 's/.* compactions=\([0-9]*\).*/\1/p' <<<"$writer_summary")"
+    # Blocks the killed kvd's compactions (forced and background) reclaimed, from its log.
+    reclaimed="$({ grep -o 'reclaimed=[0-9]*' "$cdir/kvd-1.log" 2>/dev/null || true; } | awk -F= '{n += $2} END {print n + 0}')"
     used="$(sed -n 's/^summary .*space_used_percent=\([0-9]*\).*/\1/p' "$cdir/check.out" 2>/dev/null || true)"
     acked_total=$((acked_total + ${acked:-0}))
+    reclaimed_total=$((reclaimed_total + ${reclaimed:-0}))
     elapsed="$(seconds $(($(now_ms) - started)))"
-    line="cycle $cycle/$cycles seed $cycle_seed $what: acked ${acked:-?}, in flight ${in_flight:-?}, fsck $fsck_codes"
+    line="cycle $cycle/$cycles seed $cycle_seed $what: acked ${acked:-?}, in flight ${in_flight:-?},"
+    line+=" compactions ${compactions:-?} (reclaimed ${reclaimed:-?} blocks), used ${used:-?}%, fsck $fsck_codes"
     if ((${#failures[@]} == 0)); then
         passed=$((passed + 1))
         echo "$line: pass (${elapsed} s)"
         if ((keep == 0)); then rm -rf "$cdir"; fi
-        if ((${used:-0} >= NEW_FILE_AT_PERCENT)); then
-            if ((keep == 0)); then rm -rf "$gdir"; fi
-            new_generation
-        fi
     else
         failed=$((failed + 1))
         echo "$line: FAIL (${elapsed} s)"
@@ -321,10 +333,12 @@ while read -r -u 3 cycle cycle_seed moment load_ms delay_us; do
 done 3<<<"$plans"
 
 echo "kills: mid-write ${moments[mid-write]:-0}," \
-    "checkpoint ${moments[checkpoint]:-0} (cut ${checkpoints[cut]:-0}, done ${checkpoints[done]:-0})," \
+    "checkpoint ${moments[checkpoint]:-0} (cut ${outcomes[checkpoint cut]:-0}, done ${outcomes[checkpoint done]:-0})," \
+    "compaction ${moments[compaction]:-0} (cut ${outcomes[compaction cut]:-0}, done ${outcomes[compaction done]:-0})," \
     "recovery ${moments[recovery]:-0} (restart killed before recovery ${stages[before recovery]:-0}," \
     "in recovery ${stages[in recovery]:-0}, after recovery ${stages[after recovery]:-0}," \
     "after startup ${stages[after startup]:-0}); $acked_total acknowledged writes;" \
+    "$reclaimed_total blocks reclaimed by compaction;" \
     "$(seconds $(($(now_ms) - run_started))) s"
 if ((keep == 0)); then
     # The current file holds no failed cycle (a failure starts a new file).

@@ -7,20 +7,26 @@
 //! - superblock copies, both checkpoint slots, the snapshot chain (recovery);
 //! - every block header and record checksum (a parallel scan);
 //! - the index against the scan: each key's entry names its newest record,
-//!   no deleted key is indexed;
+//!   no deleted key is indexed, and every entry leads to the record it
+//!   names (one that does not means a block was reused while the checkpoint
+//!   still referenced it: the pending-free rule broken, or damage);
 //! - the bitmap against the blocks live records use, and each block's
-//!   live-byte accounting;
+//!   live-byte accounting; LOG blocks with no live record are counted as
+//!   reclaimable (pending-free blocks of a crashed store show up so: the
+//!   pending-free list lives in memory, and recovery rebuilds it as LOG
+//!   blocks whose live bytes are zero);
 //! - tombstones: a delete whose tombstone sits in a block the allocator
 //!   could reuse while an older version survives could be undone;
 //! - TTLs: expired keys awaiting cleanup, expiry times out of range.
 //!
 //! A torn tail after a crash is normal: it is a note, not a problem.
 
-use crate::alloc::BlockUse;
+use crate::alloc::{BlockTable, BlockUse};
 use crate::format::block::BlockKind;
+use crate::format::record::FragmentKind;
 use crate::index::key_hash;
 use crate::lookup;
-use crate::read::record_extents;
+use crate::read::{read_fragment, record_extents};
 use crate::recovery::scan::{Found, drop_unfinished_batches, find_records};
 use crate::recovery::{SlotStatus, scan_headers};
 use crate::store::Store;
@@ -57,6 +63,9 @@ pub struct Totals {
     pub blocks_snapshot: u64,
     pub blocks_free: u64,
     pub blocks_pending_free: u64,
+    /// LOG blocks (the head block aside) that hold no live record: what the
+    /// compactor can free without moving anything.
+    pub blocks_reclaimable: u64,
     pub records_scanned: u64,
     pub live_records: u64,
     pub tombstones: u64,
@@ -182,6 +191,12 @@ impl Store {
                 }
                 continue;
             }
+            let expires = record.header.expires_ms;
+            if found.is_none() && expires != 0 && expires <= now {
+                // Expired, and dropped from the index by the compactor (or
+                // never re-added): reads treat it as absent either way.
+                continue;
+            }
             report.totals.live_records += 1;
             let Some(current) = found else {
                 report.error(
@@ -224,8 +239,13 @@ impl Store {
                 Err(err) => report.error(at.0, at.1, format!("live record unreadable: {err}"), Some(key)),
             }
         }
+        check_index_entries(self, &table, &mut report);
+        let head = inner.log.lock().active_block();
         for block in 0..table.block_count() {
             let accounted = u64::from(table.live_table()[block as usize]);
+            if matches!(table.use_of(block), BlockUse::Log { .. }) && live[block as usize] == 0 && Some(block) != head {
+                report.totals.blocks_reclaimable += 1;
+            }
             if matches!(table.use_of(block), BlockUse::Log { .. }) && accounted != live[block as usize] {
                 let what = format!("live-byte accounting says {accounted}, the records say {}", live[block as usize]);
                 report.warning(Some(block), None, what, None);
@@ -241,6 +261,38 @@ impl Store {
         report.totals.blocks_pending_free = table.pending_count();
         report.totals.keys = inner.index.len();
         report
+    }
+}
+
+/// Every index entry must lead to the first fragment of a record in a LOG
+/// block with the entry's LSN and key hash. The per-key check above starts
+/// from the records; this one starts from the index, so it also finds an
+/// entry whose record is gone altogether — what a block reused before the
+/// checkpoint naming it was replaced leaves behind (DESIGN invariant 5).
+fn check_index_entries(store: &Store, table: &BlockTable, report: &mut FsckReport) {
+    let storage = &*store.inner.storage;
+    for entry in store.inner.index.entries() {
+        let at = (Some(entry.block), Some(entry.offset()));
+        let lsn = entry.lsn();
+        let fragment = match read_fragment(storage, entry.block, entry.offset()) {
+            Ok(fragment) => fragment,
+            Err(err) => {
+                report.error(at.0, at.1, format!("index entry (lsn {lsn}) leads to no valid record: {err}"), None);
+                continue;
+            }
+        };
+        let key = Some(fragment.key().to_vec());
+        let first = matches!(fragment.header.kind, FragmentKind::Full | FragmentKind::First);
+        if fragment.header.lsn != lsn || key_hash(fragment.key()) != entry.hash || !first {
+            let what = format!(
+                "index entry (lsn {lsn}) leads to another record (lsn {}): its block was reused while the index still named it",
+                fragment.header.lsn
+            );
+            report.error(at.0, at.1, what, key);
+        } else if !matches!(table.use_of(entry.block), BlockUse::Log { .. }) {
+            let what = format!("index entry (lsn {lsn}) names a block that is not a LOG block in use");
+            report.error(at.0, at.1, what, key);
+        }
     }
 }
 

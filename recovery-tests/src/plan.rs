@@ -18,14 +18,21 @@ pub enum KillMoment {
     /// After `load_ms` of writes; then kvd is restarted and killed again
     /// `delay_us` after it was started, inside (or near) its recovery.
     Recovery,
+    /// After `load_ms` of writes, `delay_us` after a compaction request was
+    /// sent: inside a compaction pass, or the checkpoint that ends it.
+    Compaction,
 }
 
 impl KillMoment {
+    pub const ALL: [KillMoment; 4] =
+        [KillMoment::MidWrite, KillMoment::Checkpoint, KillMoment::Recovery, KillMoment::Compaction];
+
     pub fn name(self) -> &'static str {
         match self {
             KillMoment::MidWrite => "mid-write",
             KillMoment::Checkpoint => "checkpoint",
             KillMoment::Recovery => "recovery",
+            KillMoment::Compaction => "compaction",
         }
     }
 }
@@ -40,9 +47,16 @@ pub const CHECKPOINT_LOAD_MS_MAX: u32 = 400;
 /// test's keys takes 0.3-1.5 ms under the writers' load (kvd's log, `ms=`),
 /// so most kills land in one and some after it.
 pub const CHECKPOINT_DELAY_US_MAX: u32 = 3_000;
+/// From sending the compaction request to the kill. An on-demand
+/// compaction of the test's 32 MiB file (passes until none gains a block,
+/// then a checkpoint) takes 1-13 ms under the writers' load (kvd's log,
+/// `compaction on demand ... ms=`), so kills land in its passes, its
+/// checkpoint and, now and then, after it.
+pub const COMPACTION_DELAY_US_MAX: u32 = 6_000;
 /// From restarting kvd to killing it in its recovery. kvd logs its
-/// recovery report about 4-7 ms after it is started on the test's file.
-pub const RECOVERY_DELAY_US_MAX: u32 = 10_000;
+/// recovery report about 2-3 ms after it is started on the test's 32 MiB
+/// file, and listens about 1 ms later.
+pub const RECOVERY_DELAY_US_MAX: u32 = 4_000;
 
 /// One cycle's choices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,11 +75,14 @@ impl CyclePlan {
         let mut state = run_seed ^ u64::from(cycle).wrapping_mul(0xD1B5_4A32_D192_ED03);
         let cycle_seed = splitmix64(&mut state);
         let mut rng = StdRng::seed_from_u64(splitmix64(&mut state));
-        let moment = [KillMoment::MidWrite, KillMoment::Checkpoint, KillMoment::Recovery][rng.random_range(0..3)];
+        let moment = KillMoment::ALL[rng.random_range(0..KillMoment::ALL.len())];
         let (load_ms, delay_us) = match moment {
             KillMoment::MidWrite => (rng.random_range(LOAD_MS_MIN..=LOAD_MS_MAX), 0),
             KillMoment::Checkpoint => {
                 (rng.random_range(LOAD_MS_MIN..=CHECKPOINT_LOAD_MS_MAX), rng.random_range(0..=CHECKPOINT_DELAY_US_MAX))
+            }
+            KillMoment::Compaction => {
+                (rng.random_range(LOAD_MS_MIN..=CHECKPOINT_LOAD_MS_MAX), rng.random_range(0..=COMPACTION_DELAY_US_MAX))
             }
             KillMoment::Recovery => {
                 (rng.random_range(LOAD_MS_MIN..=LOAD_MS_MAX), rng.random_range(0..=RECOVERY_DELAY_US_MAX))
@@ -94,12 +111,12 @@ mod tests {
 
     #[test]
     fn plans_are_a_function_of_seed_and_cycle() {
-        // The same seed gives the same plans; another seed or cycle gives others; all three moments occur.
+        // The same seed gives the same plans; another seed or cycle gives others; every moment occurs.
         let plans: Vec<CyclePlan> = (1..=60).map(|cycle| CyclePlan::derive(42, cycle)).collect();
         assert_eq!(plans, (1..=60).map(|cycle| CyclePlan::derive(42, cycle)).collect::<Vec<_>>());
         assert_ne!(CyclePlan::derive(43, 1).cycle_seed, plans[0].cycle_seed);
         assert_ne!(plans[0].cycle_seed, plans[1].cycle_seed);
-        for moment in [KillMoment::MidWrite, KillMoment::Checkpoint, KillMoment::Recovery] {
+        for moment in KillMoment::ALL {
             assert!(plans.iter().any(|plan| plan.moment == moment), "{moment:?}");
         }
         assert!(plans.iter().all(|plan| (LOAD_MS_MIN..=LOAD_MS_MAX).contains(&plan.load_ms)));

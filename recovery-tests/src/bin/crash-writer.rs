@@ -2,10 +2,12 @@
 //! own connection, each owning K keys, send seeded random puts (8 B to
 //! 300 KiB, mostly small) and deletes one at a time, logging each request
 //! before it is sent and its answer after (blockkv_recovery_tests::oplog).
-//! kvd dying (a broken connection) is the normal end.
+//! kvd dying (a broken connection) is the normal end. With
+//! `--compact-every-ms`, one more connection asks for a compaction that
+//! often, so kills land in compactions forced while the writers run.
 //!
 //! Prints one summary line: `acked=N puts=N deletes=N refused=N in_flight=N
-//! unknown=N`. Exit 0; 1 if a request got an answer that leaves its
+//! unknown=N compactions=N`. Exit 0; 1 if a request got an answer that leaves its
 //! outcome open (I/O error, poisoned store ...), a protocol error, or kvd
 //! was still alive at `--max-seconds`; 2 on an operational error.
 
@@ -43,6 +45,9 @@ struct Args {
     /// Percent of operations that are deletes.
     #[arg(long, default_value_t = 25)]
     delete_percent: u32,
+    /// Ask for a compaction this often, on a connection of its own (0: never).
+    #[arg(long, default_value_t = 0)]
+    compact_every_ms: u64,
     /// Give up (exit 1) if kvd is still answering after this long.
     #[arg(long, default_value_t = 60)]
     max_seconds: u64,
@@ -55,6 +60,8 @@ struct ThreadSummary {
     deletes: u64,
     refused: u64,
     in_flight: u64,
+    /// Compactions asked for and answered (the compacting connection only).
+    compactions: u64,
     /// Why the thread stopped, if not because kvd died.
     trouble: Option<String>,
 }
@@ -84,9 +91,12 @@ fn run(args: &Args) -> anyhow::Result<Vec<ThreadSummary>> {
                     .with_context(|| format!("cannot create the log of thread {thread}"))?;
                 Ok(scope.spawn(move || write_until_kvd_dies(args, thread, log, deadline)))
             })
-            .collect::<anyhow::Result<_>>()?;
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let compactor =
+            (args.compact_every_ms > 0).then(|| scope.spawn(move || compact_until_kvd_dies(args, deadline)));
         handles
             .into_iter()
+            .chain(compactor)
             .map(|handle| handle.join().map_err(|_| anyhow::anyhow!("a writer thread panicked"))?)
             .collect()
     })
@@ -163,16 +173,46 @@ fn write_until_kvd_dies(
     Ok(summary)
 }
 
+/// The compacting connection: a compaction request every
+/// `--compact-every-ms` until the connection breaks. Compaction answers
+/// `Done`; any error is trouble (it must never fail for lack of room).
+fn compact_until_kvd_dies(args: &Args, deadline: Instant) -> anyhow::Result<ThreadSummary> {
+    let mut summary = ThreadSummary::default();
+    let mut client = match Client::connect(&args.socket) {
+        Ok(client) => client,
+        Err(CallError::Gone(_)) => return Ok(summary),
+        Err(err) => return Ok(ThreadSummary { trouble: Some(err.to_string()), ..summary }),
+    };
+    while Instant::now() <= deadline {
+        std::thread::sleep(Duration::from_millis(args.compact_every_ms));
+        match client.call(&Request::Compact) {
+            Ok(Response::Done) => summary.compactions += 1,
+            Ok(other) => {
+                summary.trouble = Some(format!("compaction {} answered {other:?}", summary.compactions + 1));
+                return Ok(summary);
+            }
+            Err(CallError::Gone(_)) => return Ok(summary),
+            Err(err) => {
+                summary.trouble = Some(format!("compaction {}: {err}", summary.compactions + 1));
+                return Ok(summary);
+            }
+        }
+    }
+    summary.trouble = Some(format!("kvd still answering after {} s", args.max_seconds));
+    Ok(summary)
+}
+
 fn report(summaries: &[ThreadSummary]) -> ExitCode {
     let total = |field: fn(&ThreadSummary) -> u64| summaries.iter().map(field).sum::<u64>();
     let (puts, deletes) = (total(|s| s.puts), total(|s| s.deletes));
     let troubles: Vec<&str> = summaries.iter().filter_map(|s| s.trouble.as_deref()).collect();
     println!(
-        "acked={} puts={puts} deletes={deletes} refused={} in_flight={} unknown={}",
+        "acked={} puts={puts} deletes={deletes} refused={} in_flight={} unknown={} compactions={}",
         puts + deletes,
         total(|s| s.refused),
         total(|s| s.in_flight),
-        troubles.len()
+        troubles.len(),
+        total(|s| s.compactions)
     );
     for (thread, trouble) in summaries.iter().enumerate().filter_map(|(t, s)| Some((t, s.trouble.as_deref()?))) {
         eprintln!("crash-writer: thread {thread}: {trouble}");

@@ -210,6 +210,7 @@ fn print(args: &Args, report: &FsckReport, code: u8, repair: &Repair) {
             "totals": {
                 "blocks": t.blocks, "blocks_log": t.blocks_log, "blocks_snapshot": t.blocks_snapshot,
                 "blocks_free": t.blocks_free, "blocks_pending_free": t.blocks_pending_free,
+                "blocks_reclaimable": t.blocks_reclaimable,
                 "records_scanned": t.records_scanned, "live_records": t.live_records, "tombstones": t.tombstones,
                 "keys": t.keys, "expired_keys": t.expired_keys, "damaged_records": t.damaged_records,
             },
@@ -252,9 +253,10 @@ fn print(args: &Args, report: &FsckReport, code: u8, repair: &Repair) {
         }
     }
     println!(
-        "  totals: {} blocks ({} log, {} snapshot, {} free, {} pending-free); {} records scanned, {} live, {} tombstones, {} keys ({} expired), {} damaged",
+        "  totals: {} blocks ({} log of which {} reclaimable, {} snapshot, {} free, {} pending-free); {} records scanned, {} live, {} tombstones, {} keys ({} expired), {} damaged",
         t.blocks,
         t.blocks_log,
+        t.blocks_reclaimable,
         t.blocks_snapshot,
         t.blocks_free,
         t.blocks_pending_free,
