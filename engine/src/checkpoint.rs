@@ -14,9 +14,14 @@
 use crate::alloc::{BlockUse, Purpose};
 use crate::error::{Error, Result};
 use crate::format::block::{BlockHeader, BlockKind};
+use crate::format::record::FragmentKind;
 use crate::format::slot::SlotHeader;
 use crate::format::snapshot::{self, snapshot_bytes};
 use crate::format::{BLOCK_BYTES, BLOCK_HEADER_BYTES, COPY_OFFSETS, SLOT_BLOCKS, block_offset, masked_crc};
+use crate::index::key_hash;
+use crate::log::Op;
+use crate::lookup;
+use crate::recovery::scan::scan_block;
 use crate::store::Inner;
 use std::time::{Duration, Instant};
 
@@ -62,7 +67,7 @@ pub(crate) fn write_checkpoint(inner: &Inner) -> Result<CheckpointInfo> {
     inner.poison.check()?;
     let started = Instant::now();
     let block_count = u64::from(inner.block_count);
-    let (covered_lsn, (replay_gen, replay_offset), mut bitmap, live, entries, log_bytes) = {
+    let (covered_lsn, (replay_gen, replay_offset), mut bitmap, live, entries, log_bytes, floor) = {
         let log = inner.log.lock();
         let mut table = inner.table.lock();
         table.on_capture();
@@ -73,9 +78,18 @@ pub(crate) fn write_checkpoint(inner: &Inner) -> Result<CheckpointInfo> {
             table.live_table().to_vec(),
             inner.index.entries(),
             log.bytes_written,
+            log.floor_gen(),
         )
     };
-    let chain = match allocate_chain(inner, &mut bitmap, entries.len() as u64) {
+    // Durability: the LOG header that carries `floor` (written before the
+    // capture) must be on disk before a snapshot block overwrites a free
+    // block, for `allocate_chain` to judge what a full scan would see.
+    inner.storage.sync().map_err(|err| {
+        inner.table.lock().on_checkpoint_failed();
+        inner.poison.set(format!("sync before a checkpoint failed: {err}"));
+        Error::io("sync before checkpoint", err)
+    })?;
+    let chain = match allocate_chain(inner, &mut bitmap, entries.len() as u64, floor) {
         Ok(chain) => chain,
         Err(err) => {
             inner.table.lock().on_checkpoint_failed();
@@ -134,7 +148,17 @@ pub(crate) fn write_checkpoint(inner: &Inner) -> Result<CheckpointInfo> {
     Ok(info)
 }
 
-fn allocate_chain(inner: &Inner, bitmap: &mut [u8], entries: u64) -> Result<Vec<u32>> {
+/// Allocates the snapshot chain, passing over a free block that a full
+/// scan would still read (a LOG header at or above the full-scan floor)
+/// while it holds a record of a key with no value — a tombstone, or an
+/// expired record the compactor unlinked: the compactor may have dropped
+/// every newer copy of it, trusting that the block is overwritten only by a
+/// LOG block, whose header raises the floor above the older versions the
+/// record hides. A snapshot header carries no floor, so a full scan could
+/// bring an older version back (found by the model tests). When only such
+/// blocks are left, a tombstone for each such key is first written at the
+/// head of the log, and synced.
+fn allocate_chain(inner: &Inner, bitmap: &mut [u8], entries: u64, floor: u64) -> Result<Vec<u32>> {
     let block_count = u64::from(inner.block_count);
     let used: u64 = bitmap.iter().map(|b| u64::from(b.count_ones())).sum();
     // The chain's own blocks are in use too, which lengthens the payload by
@@ -147,8 +171,47 @@ fn allocate_chain(inner: &Inner, bitmap: &mut [u8], entries: u64) -> Result<Vec<
         }
         count = needed;
     }
-    let mut table = inner.table.lock();
-    if table.free_count() < count {
+    let (mut chain, mut passed_over) = (Vec::with_capacity(count as usize), Vec::new());
+    {
+        let mut table = inner.table.lock();
+        while (chain.len() as u64) < count {
+            let Some(block) = table.allocate(Purpose::Checkpoint, BlockUse::Snapshot) else { break };
+            if hiding_keys(inner, block, floor).is_empty() {
+                chain.push(block);
+            } else {
+                passed_over.push(block);
+            }
+        }
+    }
+    let mut carried = false;
+    while (chain.len() as u64) < count
+        && let Some(block) = passed_over.pop()
+    {
+        for key in hiding_keys(inner, block, floor) {
+            let mut log = inner.log.lock();
+            if lookup::find(&*inner.storage, &inner.index, &key, key_hash(&key)).current.is_none() {
+                let op = Op { key: &key, value: &[], tombstone: true, expires_ms: 0 };
+                if let Err(err) = inner.append_locked(&mut log, &[op], Purpose::Delete) {
+                    drop(log);
+                    free_all(inner, chain.iter().chain(&passed_over).chain([&block]));
+                    return Err(err);
+                }
+                carried = true;
+            }
+        }
+        chain.push(block);
+    }
+    // Durability: the carried tombstones must be on disk before a snapshot
+    // overwrites the blocks they were carried from.
+    if carried && let Err(err) = inner.storage.sync() {
+        free_all(inner, chain.iter().chain(&passed_over));
+        inner.poison.set(format!("sync of carried tombstones failed: {err}"));
+        return Err(Error::io("sync of carried tombstones", err));
+    }
+    free_all(inner, &passed_over);
+    if (chain.len() as u64) < count {
+        free_all(inner, &chain);
+        let table = inner.table.lock();
         return Err(Error::NoSpace {
             needed_blocks: count,
             free_blocks: table.free_count(),
@@ -157,13 +220,39 @@ fn allocate_chain(inner: &Inner, bitmap: &mut [u8], entries: u64) -> Result<Vec<
             capacity_bytes: block_count * BLOCK_BYTES as u64,
         });
     }
-    let mut chain = Vec::with_capacity(count as usize);
-    for _ in 0..count {
-        let block = table.allocate(Purpose::Checkpoint, BlockUse::Snapshot).expect("free_count checked above");
+    for &block in &chain {
         bitmap[block as usize / 8] |= 1 << (block % 8);
-        chain.push(block);
     }
     Ok(chain)
+}
+
+fn free_all<'a>(inner: &Inner, blocks: impl IntoIterator<Item = &'a u32>) {
+    let mut table = inner.table.lock();
+    for &block in blocks {
+        table.free_now(block);
+    }
+}
+
+/// The keys of the records (tombstones, expired values) in free `block`
+/// that a full scan would read (a LOG block at or above `floor`) and that
+/// hold no value now: what those records hide must stay hidden.
+fn hiding_keys(inner: &Inner, block: u32, floor: u64) -> Vec<Vec<u8>> {
+    let mut head = [0u8; BLOCK_HEADER_BYTES];
+    if inner.storage.read_at(block_offset(block), &mut head).is_err() {
+        return Vec::new(); // unreadable: a full scan cannot read it either
+    }
+    match BlockHeader::decode(&head) {
+        Ok(header) if header.kind == BlockKind::Log && header.generation >= floor => {
+            scan_block(&*inner.storage, block, false)
+                .fragments
+                .into_iter()
+                .filter(|f| matches!(f.header.kind, FragmentKind::Full | FragmentKind::First))
+                .filter(|f| lookup::find(&*inner.storage, &inner.index, &f.key, key_hash(&f.key)).current.is_none())
+                .map(|f| f.key)
+                .collect()
+        }
+        _ => Vec::new(),
+    }
 }
 
 fn write_durably(inner: &Inner, header: &SlotHeader, chain: &[u32], payload: &[u8], slot: usize) -> Result<()> {

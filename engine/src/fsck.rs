@@ -112,7 +112,7 @@ impl Store {
         let total = headers.iter().flatten().count() as u64;
         let done = AtomicU64::new(0);
         let tick = || progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
-        let Found { records, damaged, .. } = find_records(storage, &headers, true, &tick);
+        let Found { records, damaged, .. } = find_records(storage, &headers, true, inner.clock.now_ms(), &tick);
         // Damage where recovery cut the log (and after it) is the torn tail
         // of a crash, which recovery discards: the same as what it found.
         let cut = self.recovery_report().tail_cut.as_ref().map(|cut| {

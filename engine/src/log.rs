@@ -58,6 +58,9 @@ pub struct LogWriter {
     sealed: Vec<Active>,
     next_gen: u64,
     next_lsn: u64,
+    /// The full-scan floor the newest LOG header carries (0 when unknown):
+    /// free blocks of an older generation are invisible to a full scan.
+    floor_gen: u64,
     /// Bytes written to the file by appends, ever (for stats).
     pub bytes_written: u64,
 }
@@ -69,10 +72,19 @@ impl LogWriter {
     /// file has one: the writer always keeps that room) is not resumed: it
     /// stays as it is, and the next write opens a new block.
     pub fn new(next_gen: u64, next_lsn: u64, active: Option<(u32, u64, Box<[u8]>, usize)>) -> Self {
+        let floor_gen = active
+            .as_ref()
+            .and_then(|(_, _, buf, _)| BlockHeader::decode(&buf[..BLOCK_HEADER_BYTES]).ok())
+            .map_or(0, |header| header.floor_gen);
         let active = active
             .filter(|&(_, _, _, used)| used + SEAL_BYTES <= BLOCK_BYTES)
             .map(|(block, generation, buf, used)| Active { block, generation, buf, used, written: used });
-        LogWriter { active, sealed: Vec::new(), next_gen, next_lsn, bytes_written: 0 }
+        LogWriter { active, sealed: Vec::new(), next_gen, next_lsn, floor_gen, bytes_written: 0 }
+    }
+
+    /// The full-scan floor of the newest LOG header written (see the field).
+    pub fn floor_gen(&self) -> u64 {
+        self.floor_gen
     }
 
     /// The block being filled, never a compaction victim.
@@ -242,6 +254,7 @@ impl LogWriter {
         // use holds nothing a recovery needs (compactor.rs, RECOVERY.md).
         let floor_gen = table.oldest_generation().unwrap_or(generation).min(generation);
         BlockHeader::log(generation, prev_used, floor_gen).encode_into(&mut buf);
+        self.floor_gen = self.floor_gen.max(floor_gen);
         let fresh = Active { block, generation, buf, used: BLOCK_HEADER_BYTES, written: 0 };
         if let Some(old) = self.active.replace(fresh) {
             self.sealed.push(old);

@@ -206,7 +206,7 @@ impl Store {
     /// Opens a store on any [`Storage`] (the simulated disk in tests).
     pub fn open_storage(storage: Arc<dyn Storage>, path: &Path, opts: Options) -> Result<Store> {
         let writable = !opts.read_only;
-        let recovered = recovery::recover(&*storage, path, opts.recovery, writable)?;
+        let recovered = recovery::recover(&*storage, path, opts.recovery, writable, opts.clock.now_ms())?;
         let last_lsn = recovered.log.last_lsn();
         let wants_checkpoint = recovered.wants_checkpoint;
         tracing::info!(path = %path.display(), "recovered {}", recovered.report);
@@ -565,17 +565,17 @@ impl Store {
         Ok(())
     }
 
-    fn current_live(&self, key: &[u8]) -> Result<Option<Current>> {
+    pub(crate) fn current_live(&self, key: &[u8]) -> Result<Option<Current>> {
         let current = self.inner.find_for_read(key)?;
         Ok(current.filter(|c| !self.expired(c)))
     }
 
-    fn expired(&self, current: &Current) -> bool {
+    pub(crate) fn expired(&self, current: &Current) -> bool {
         let expires = current.first.header.expires_ms;
         expires != 0 && expires <= self.inner.clock.now_ms()
     }
 
-    fn expiry(&self, ttl: Option<Duration>) -> Result<u64> {
+    pub(crate) fn expiry(&self, ttl: Option<Duration>) -> Result<u64> {
         match ttl {
             None => Ok(0),
             Some(ttl) if ttl.is_zero() => Err(Error::InvalidArgument("ttl must be positive".into())),
@@ -802,7 +802,7 @@ impl Inner {
         table.set_reserve_blocks(snapshot, RESERVE_BLOCKS_MIN);
     }
 
-    fn wait_durable(&self, lsn: u64) -> Result<()> {
+    pub(crate) fn wait_durable(&self, lsn: u64) -> Result<()> {
         match self.sync {
             SyncPolicy::Always => self.commit.wait_durable(lsn, &*self.storage, &self.poison),
             SyncPolicy::Periodic(_) | SyncPolicy::None => Ok(()),
@@ -849,14 +849,14 @@ fn copy_error(err: &Error) -> Error {
     }
 }
 
-fn check_key(key: &[u8]) -> Result<()> {
+pub(crate) fn check_key(key: &[u8]) -> Result<()> {
     if key.len() > KEY_BYTES_MAX {
         return Err(Error::TooLarge { what: "key", actual: key.len() as u64, limit: KEY_BYTES_MAX as u64 });
     }
     Ok(())
 }
 
-fn check_value(value: &[u8]) -> Result<()> {
+pub(crate) fn check_value(value: &[u8]) -> Result<()> {
     if value.len() > VALUE_BYTES_MAX {
         return Err(Error::TooLarge { what: "value", actual: value.len() as u64, limit: VALUE_BYTES_MAX as u64 });
     }

@@ -42,7 +42,15 @@ pub(crate) struct Recovered {
 
 /// Recovers the store on `storage`. `writable = false` changes nothing on
 /// disk (a cut tail is left in place, only reported).
-pub(crate) fn recover(storage: &dyn Storage, path: &Path, mode: RecoveryMode, writable: bool) -> Result<Recovered> {
+/// `now_ms` tells expired records (which a full scan may find half
+/// overwritten: not damage) from live ones.
+pub(crate) fn recover(
+    storage: &dyn Storage,
+    path: &Path,
+    mode: RecoveryMode,
+    writable: bool,
+    now_ms: u64,
+) -> Result<Recovered> {
     let started = Instant::now();
     let mut report = RecoveryReport { mode, ..RecoveryReport::default() };
     let superblock = read_superblock(storage, path, mode, &mut report)?;
@@ -105,7 +113,7 @@ pub(crate) fn recover(storage: &dyn Storage, path: &Path, mode: RecoveryMode, wr
             };
             report.full_scan_reason = Some(reason.into());
             let current_slot = slots.iter().flatten().max_by_key(|(_, h)| h.checkpoint_id).map_or(1, |(s, _)| *s);
-            from_full_scan(storage, &headers, superblock, current_slot, newest_id, mode, report)
+            from_full_scan(storage, &headers, superblock, current_slot, newest_id, report, now_ms)
         }
     };
     recovered.report.keys = recovered.index.len();
@@ -406,10 +414,10 @@ fn from_full_scan(
     superblock: Superblock,
     current_slot: usize,
     newest_id: u64,
-    mode: RecoveryMode,
     mut report: RecoveryReport,
+    now_ms: u64,
 ) -> Recovered {
-    let scanned = scan::full_scan(storage, headers, mode == RecoveryMode::Salvage);
+    let scanned = scan::full_scan(storage, headers, report.mode == RecoveryMode::Salvage, now_ms);
     report.records_replayed = scanned.records;
     report.log_blocks_replayed = headers.iter().flatten().filter(|h| h.kind == BlockKind::Log).count() as u64;
     report.damaged.extend(scanned.damaged);

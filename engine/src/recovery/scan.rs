@@ -76,6 +76,7 @@ pub(crate) fn find_records(
     storage: &dyn Storage,
     headers: &[Option<BlockHeader>],
     resync: bool,
+    now_ms: u64,
     progress: &(dyn Fn() + Sync),
 ) -> Found {
     let floor = floor_gen(headers);
@@ -109,7 +110,7 @@ pub(crate) fn find_records(
         .filter(|s| headers[s.block as usize].is_some() || !s.fragments.is_empty())
         .flat_map(|s| s.damaged.iter().cloned())
         .collect();
-    let records = assemble(&scans, &mut damaged);
+    let records = assemble(&scans, now_ms, &mut damaged);
     Found { records, damaged, salvaged }
 }
 
@@ -124,7 +125,7 @@ pub(crate) fn floor_gen(headers: &[Option<BlockHeader>]) -> u64 {
 
 /// Scans every LOG block. `resync` (salvage) looks past a damaged record for
 /// the next one that verifies; otherwise the rest of that block is skipped.
-pub fn full_scan(storage: &dyn Storage, headers: &[Option<BlockHeader>], resync: bool) -> Scanned {
+pub fn full_scan(storage: &dyn Storage, headers: &[Option<BlockHeader>], resync: bool, now_ms: u64) -> Scanned {
     let floor = floor_gen(headers);
     let log_blocks: Vec<(u32, u64)> = headers
         .iter()
@@ -133,7 +134,7 @@ pub fn full_scan(storage: &dyn Storage, headers: &[Option<BlockHeader>], resync:
             h.filter(|h| h.kind == BlockKind::Log && h.generation >= floor).map(|h| (b as u32, h.generation))
         })
         .collect();
-    let Found { mut records, damaged, salvaged } = find_records(storage, headers, resync, &|| {});
+    let Found { mut records, damaged, salvaged } = find_records(storage, headers, resync, now_ms, &|| {});
 
     records.par_sort_unstable_by_key(|r| r.header.lsn);
     let max_lsn = records.last().map_or(0, |r| r.header.lsn);
@@ -223,24 +224,30 @@ fn key_hint(bytes: &[u8]) -> Option<Vec<u8>> {
 /// damage — unless a newer record of its key exists: the compactor frees
 /// the blocks of superseded versions, so their chains may end in a block
 /// reused since.
-fn assemble(scans: &[BlockScan], damaged: &mut Vec<Damage>) -> Vec<Record> {
+fn assemble(scans: &[BlockScan], now_ms: u64, damaged: &mut Vec<Damage>) -> Vec<Record> {
     let mut broken = Vec::new();
-    let records = assemble_chains(scans, &mut broken);
+    let records = assemble_chains(scans, now_ms, &mut broken);
     let mut newest: HashMap<&[u8], u64> = HashMap::with_capacity(records.len());
     for record in &records {
         let lsn = newest.entry(record.key.as_slice()).or_insert(0);
         *lsn = (*lsn).max(record.header.lsn);
     }
-    for (damage, lsn) in broken {
+    for (damage, lsn, expires_ms) in broken {
         let superseded = damage.key_hint.as_deref().and_then(|key| newest.get(key)).is_some_and(|&n| n > lsn);
-        if !superseded {
+        // An expired record reads as absent whole or not; the compactor
+        // unlinks one and frees its blocks, which may be reused since.
+        let expired = expires_ms != 0 && expires_ms <= now_ms;
+        if !superseded && !expired {
             damaged.push(damage);
         }
     }
     records
 }
 
-fn assemble_chains(scans: &[BlockScan], broken: &mut Vec<(Damage, u64)>) -> Vec<Record> {
+/// Records whose chain is whole (and expired ones with their FIRST alone);
+/// `broken` gets each FIRST fragment whose chain is not, with its LSN and
+/// expiry.
+fn assemble_chains(scans: &[BlockScan], now_ms: u64, broken: &mut Vec<(Damage, u64, u64)>) -> Vec<Record> {
     let first_fragment: HashMap<u32, &Fragment> = scans
         .iter()
         .filter_map(|s| s.fragments.first().filter(|f| f.offset as usize == BLOCK_HEADER_BYTES).map(|f| (s.block, f)))
@@ -268,15 +275,30 @@ fn assemble_chains(scans: &[BlockScan], broken: &mut Vec<(Damage, u64)>) -> Vec<
                             extents: rest,
                         });
                     }
-                    None => broken.push((
-                        Damage {
-                            block: scan.block,
-                            offset: fragment.offset,
-                            reason: "large record is missing a fragment".into(),
-                            key_hint: Some(fragment.key.clone()),
-                        },
-                        header.lsn,
-                    )),
+                    None => {
+                        broken.push((
+                            Damage {
+                                block: scan.block,
+                                offset: fragment.offset,
+                                reason: "large record is missing a fragment".into(),
+                                key_hint: Some(fragment.key.clone()),
+                            },
+                            header.lsn,
+                            header.expires_ms,
+                        ));
+                        // An expired record still says "absent since lsn N"
+                        // with its FIRST alone (its value is never read):
+                        // kept, it hides the older versions of its key.
+                        if header.expires_ms != 0 && header.expires_ms <= now_ms {
+                            records.push(Record {
+                                header,
+                                key: fragment.key.clone(),
+                                block: scan.block,
+                                offset: fragment.offset,
+                                extents: vec![(scan.block, header.fragment_bytes() as u32)],
+                            });
+                        }
+                    }
                 },
                 FragmentKind::Middle | FragmentKind::Last | FragmentKind::Seal => {}
             }
