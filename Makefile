@@ -8,7 +8,7 @@ CRASH_SEEDS ?= 10000
 # Seconds per fuzz target for `make fuzz`; the issue-4 runs used 1800.
 FUZZ_SECONDS ?= 60
 
-.PHONY: build run demo test lint crash-sim crash-test bench fuzz install clean
+.PHONY: build run demo test test-deps bench-deps lint crash-sim crash-test bench bench-engine fuzz install clean
 
 build:
 	$(CARGO) build --release --workspace
@@ -24,8 +24,18 @@ run:
 demo:
 	$(CARGO) run --release -p blockkv-engine --example demo
 
-test:
+test: test-deps
 	BLOCKKV_CRASH_SEEDS=$(CRASH_SEEDS) $(CARGO) test --workspace --release
+
+# Debian packages: redis-cli for the RESP tests (they say "skipped" without
+# it), redis-server and redis-benchmark for `make bench`; installed when
+# missing and possible (scripts/ensure-packages.sh).
+test-deps:
+	@scripts/ensure-packages.sh redis-cli=redis-tools || \
+		echo "make: without redis-cli, the RESP test that runs it says skipped"
+
+bench-deps:
+	scripts/ensure-packages.sh redis-server=redis-server redis-benchmark=redis-tools
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -39,10 +49,17 @@ crash-sim:
 crash-test:
 	recovery-tests/crash-test.sh --cycles 1000
 
-bench:
+# kvd against redis-server in one run (bench/compare.sh: redis-benchmark
+# and kv-bench, alternating, medians and ratios; restart time and memory
+# per key at 1M keys). BENCH_ARGS, e.g. "--rounds 5 --requests 500000".
+BENCH_ARGS ?=
+bench: bench-deps
+	bench/compare.sh $(BENCH_ARGS)
+
+# The engine alone, without the daemon (engine/benches/engine_bench.rs).
+bench-engine:
 	$(CARGO) bench -p blockkv-engine --bench engine_bench
 
-# kv-fsck and kv-bench join with issues 4 and 6.
 # Coverage-guided fuzzing (cargo-fuzz, libFuzzer) of damaged file images
 # (open in every recovery mode, reads, writes, kv-fsck) and of native
 # protocol streams. Needs the nightly toolchain; installs cargo-fuzz if
@@ -60,7 +77,7 @@ fuzz:
 
 install: build
 	mkdir -p $(PREFIX)/bin
-	install -m 0755 target/release/kvd target/release/kvctl $(PREFIX)/bin/
+	install -m 0755 target/release/kvd target/release/kvctl target/release/kv-fsck target/release/kv-bench $(PREFIX)/bin/
 
 clean:
 	$(CARGO) clean

@@ -24,6 +24,8 @@ pub struct Context<'a> {
     pub metrics: &'a Metrics,
     pub data_path: &'a str,
     pub sync_policy: &'a str,
+    /// RESP SCAN iterations in progress, shared by every connection.
+    pub cursors: &'a crate::resp::ScanCursors,
 }
 
 /// Runs one request.
@@ -86,11 +88,13 @@ fn run(ctx: &Context<'_>, request: Request) -> Result<Response, Error> {
             }
         }
         Request::Compact => {
+            let started = Instant::now();
             let outcome = store.compact()?;
             tracing::info!(
                 reclaimed = outcome.blocks_reclaimed,
                 moved = outcome.records_moved,
                 bytes = outcome.bytes_moved,
+                ms = started.elapsed().as_millis() as u64,
                 "compaction on demand"
             );
             Response::Done

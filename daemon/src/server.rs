@@ -1,18 +1,21 @@
 //! The event loop: one mio thread owns the listener and every connection
 //! (reads, handshakes, frame decoding, writes); a pool of worker threads runs
-//! the engine calls. A connection's pipelined requests go to a worker as one
+//! the engine calls. A connection's first byte says what it speaks: the
+//! native protocol's magic, or else RESP (Redis clients; `resp/`). A connection's pipelined requests go to a worker as one
 //! job, in order, so its responses come back in order; different
 //! connections' jobs run at once and share the engine's write groups.
 //!
 //! Every buffer is bounded: `CONNECTIONS_MAX`, the frame limit, requests
 //! queued per connection, unsent response bytes per connection; a peer that
 //! sends half a hello or half a frame and then nothing is closed after a
-//! timeout. A bad frame gets an error response, then its connection is
-//! closed; nobody else notices.
+//! timeout. A bad frame (or a RESP protocol error) gets an error response,
+//! then its connection is closed; nobody else notices.
 
 use crate::handler::{self, Context};
 use crate::metrics::Metrics;
+use crate::resp::{self, After, ScanCursors};
 use blockkv_protocol::handshake::{HELLO_BYTES, is_native_first_byte};
+use blockkv_protocol::resp::{Command, RespDecoder};
 use blockkv_protocol::{
     ErrorKind, FrameDecoder, HandshakeReply, Hello, PROTOCOL_VERSION, Request, Response, codec, frame_message,
 };
@@ -62,20 +65,29 @@ pub struct Server {
 
 struct Job {
     token: Token,
-    requests: Vec<Request>,
+    requests: Vec<Queued>,
+}
+
+/// A decoded request waiting for a worker.
+enum Queued {
+    Native(Request),
+    Resp(Command),
 }
 
 enum Phase {
     /// Waiting for the 6-byte hello.
     Hello(Vec<u8>),
+    /// Native frames, after the handshake.
     Open,
+    /// RESP, from the first byte on (there is no handshake).
+    Resp(RespDecoder),
 }
 
 struct Connection {
     stream: UnixStream,
     phase: Phase,
     decoder: FrameDecoder,
-    queued: VecDeque<Request>,
+    queued: VecDeque<Queued>,
     in_flight: bool,
     out: Vec<u8>,
     out_at: usize,
@@ -85,8 +97,9 @@ struct Connection {
     peer_done: bool,
     writable_interest: bool,
     last_input: Instant,
-    /// Sent after every earlier answer, before closing (a bad frame).
-    final_error: Option<Response>,
+    /// Sent after every earlier answer, before closing (a bad frame),
+    /// already encoded.
+    final_error: Option<Vec<u8>>,
 }
 
 impl Connection {
@@ -120,14 +133,20 @@ impl Connection {
 
     /// Holding a partial hello or frame.
     fn partial(&self) -> bool {
-        matches!(&self.phase, Phase::Hello(got) if !got.is_empty()) || self.decoder.buffered_bytes() > 0
-    }
-
-    fn respond(&mut self, response: &Response) {
-        if let Err(err) = frame_message(response, &mut self.out) {
-            let fallback = Response::error(ErrorKind::Internal, format!("response could not be encoded: {err}"));
-            let _ = frame_message(&fallback, &mut self.out);
+        match &self.phase {
+            Phase::Hello(got) => !got.is_empty(),
+            Phase::Open => self.decoder.buffered_bytes() > 0,
+            Phase::Resp(decoder) => decoder.buffered_bytes() > 0,
         }
+    }
+}
+
+/// Appends `response` to `out` as a frame (an encoding failure becomes an
+/// Internal error response instead).
+fn frame_response(response: &Response, out: &mut Vec<u8>) {
+    if let Err(err) = frame_message(response, out) {
+        let fallback = Response::error(ErrorKind::Internal, format!("response could not be encoded: {err}"));
+        let _ = frame_message(&fallback, out);
     }
 }
 
@@ -143,14 +162,20 @@ impl Server {
         let (job_tx, job_rx) = channel::<Job>();
         let (done_tx, done_rx) = channel::<(Token, Vec<u8>)>();
         let job_rx = Arc::new(Mutex::new(job_rx));
+        let cursors = Arc::new(ScanCursors::default());
         let workers: Vec<_> = (0..self.workers)
             .map(|i| {
                 let (jobs, done, waker) = (job_rx.clone(), done_tx.clone(), waker.clone());
-                let (store, metrics) = (self.store.clone(), self.metrics.clone());
+                let (store, metrics, cursors) = (self.store.clone(), self.metrics.clone(), cursors.clone());
                 let (data_path, sync_policy) = (self.data_path.clone(), self.sync_policy.clone());
                 std::thread::Builder::new().name(format!("kvd-worker-{i}")).spawn(move || {
-                    let ctx =
-                        Context { store: &store, metrics: &metrics, data_path: &data_path, sync_policy: &sync_policy };
+                    let ctx = Context {
+                        store: &store,
+                        metrics: &metrics,
+                        data_path: &data_path,
+                        sync_policy: &sync_policy,
+                        cursors: &cursors,
+                    };
                     worker(&ctx, &jobs, &done, &waker)
                 })
             })
@@ -230,10 +255,12 @@ fn worker(ctx: &Context<'_>, jobs: &Mutex<Receiver<Job>>, done: &Sender<(Token, 
         let Ok(job) = job else { return };
         let mut out = Vec::new();
         for request in job.requests {
-            let response = handler::handle(ctx, request);
-            if let Err(err) = frame_message(&response, &mut out) {
-                let fallback = Response::error(ErrorKind::Internal, format!("response could not be encoded: {err}"));
-                let _ = frame_message(&fallback, &mut out);
+            match request {
+                Queued::Native(request) => frame_response(&handler::handle(ctx, request), &mut out),
+                Queued::Resp(command) => {
+                    // QUIT's closing is arranged when it is read (`ingest`).
+                    let _: After = resp::execute(ctx, &command, &mut out);
+                }
             }
         }
         if done.send((job.token, out)).is_err() {
@@ -266,6 +293,7 @@ impl Loop {
                         // Over CONNECTIONS_MAX: say so in the handshake's
                         // place (best effort, never blocking), then close.
                         self.metrics.connections_refused.fetch_add(1, Ordering::Relaxed);
+                        // (A RESP client reads this as garbage and gives up: also a refusal.)
                         let _ = stream.write(&HandshakeReply::Busy { server_version: PROTOCOL_VERSION }.encode());
                         tracing::warn!(limit = self.max_connections, "connection refused: at the connection limit");
                         continue;
@@ -329,7 +357,7 @@ impl Loop {
         let Some(conn) = self.connections.get_mut(&token) else { return };
         if !conn.in_flight && !conn.queued.is_empty() {
             let take = conn.queued.len().min(JOB_REQUESTS_MAX);
-            let requests: Vec<Request> = conn.queued.drain(..take).collect();
+            let requests: Vec<Queued> = conn.queued.drain(..take).collect();
             conn.in_flight = true;
             if self.jobs.send(Job { token, requests }).is_err() {
                 conn.in_flight = false;
@@ -339,7 +367,7 @@ impl Loop {
             && conn.queued.is_empty()
             && let Some(error) = conn.final_error.take()
         {
-            conn.respond(&error);
+            conn.out.extend_from_slice(&error);
         }
         let mut failed = false;
         while conn.out_at < conn.out.len() {
@@ -409,13 +437,35 @@ impl Loop {
 /// Feeds received bytes through the handshake and the frame decoder.
 /// Returns false when the connection stops reading (refused or bad input).
 fn ingest(conn: &mut Connection, mut input: &[u8], metrics: &Metrics) -> bool {
-    if let Phase::Hello(got) = &mut conn.phase {
-        if got.is_empty() && !input.is_empty() && !is_native_first_byte(input[0]) {
-            // RESP (issue 6) starts with an ASCII byte; not spoken yet.
-            conn.out.extend_from_slice(b"-ERR this kvd speaks only its native protocol (RESP is not built yet)\r\n");
-            conn.closing = true;
-            return false;
+    if let Phase::Hello(got) = &mut conn.phase
+        && got.is_empty()
+        && !input.is_empty()
+        && !is_native_first_byte(input[0])
+    {
+        conn.phase = Phase::Resp(RespDecoder::new());
+    }
+    if let Phase::Resp(decoder) = &mut conn.phase {
+        decoder.feed(input);
+        loop {
+            match decoder.next_command() {
+                Ok(Some(command)) => {
+                    let quit = resp::is_quit(&command);
+                    conn.queued.push_back(Queued::Resp(command));
+                    if quit {
+                        conn.closing = true;
+                        return false;
+                    }
+                }
+                Ok(None) => return true,
+                Err(err) => {
+                    let mut reply = Vec::new();
+                    blockkv_protocol::resp::put_error(&mut reply, &format!("ERR {err}"));
+                    return refuse(conn, metrics, err.to_string(), reply);
+                }
+            }
         }
+    }
+    if let Phase::Hello(got) = &mut conn.phase {
         let take = (HELLO_BYTES - got.len()).min(input.len());
         got.extend_from_slice(&input[..take]);
         input = &input[take..];
@@ -438,21 +488,29 @@ fn ingest(conn: &mut Connection, mut input: &[u8], metrics: &Metrics) -> bool {
     loop {
         match conn.decoder.next_frame(&mut input) {
             Ok(Some(payload)) => match codec::decode::<Request>(&payload) {
-                Ok(request) => conn.queued.push_back(request),
-                Err(err) => return refuse(conn, metrics, format!("request does not decode: {err}")),
+                Ok(request) => conn.queued.push_back(Queued::Native(request)),
+                Err(err) => return refuse_frame(conn, metrics, format!("request does not decode: {err}")),
             },
             Ok(None) => return true,
-            Err(err) => return refuse(conn, metrics, format!("bad frame: {err}")),
+            Err(err) => return refuse_frame(conn, metrics, format!("bad frame: {err}")),
         }
     }
 }
 
-/// A bad frame: the requests decoded before it are still answered, in
-/// order, then this error, then the connection closes.
-fn refuse(conn: &mut Connection, metrics: &Metrics, message: String) -> bool {
+/// A bad native frame, answered with a BadRequest error response.
+fn refuse_frame(conn: &mut Connection, metrics: &Metrics, message: String) -> bool {
+    let mut reply = Vec::new();
+    frame_response(&Response::error(ErrorKind::BadRequest, message.clone()), &mut reply);
+    refuse(conn, metrics, message, reply)
+}
+
+/// Bad input: the requests decoded before it are still answered, in
+/// order, then `reply` (the error in the connection's protocol), then the
+/// connection closes.
+fn refuse(conn: &mut Connection, metrics: &Metrics, message: String, reply: Vec<u8>) -> bool {
     metrics.bad_frames.fetch_add(1, Ordering::Relaxed);
     tracing::info!("closing a connection: {message}");
-    conn.final_error = Some(Response::error(ErrorKind::BadRequest, message));
+    conn.final_error = Some(reply);
     conn.closing = true;
     false
 }

@@ -1,73 +1,20 @@
 //! kvd end to end: the real binary on a temp dir, driven over its socket
 //! with the protocol crate (kvctl's own tests drive it through kvctl).
 
+mod common;
+
 use blockkv_protocol::handshake::REPLY_BYTES;
 use blockkv_protocol::{
     ErrorKind, HandshakeReply, Request, Response, TtlReply, client_handshake, read_message, write_message,
 };
+use common::Kvd;
 use rustix::process::{Pid, Signal, kill_process};
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-struct Kvd {
-    child: Child,
-    socket: PathBuf,
-}
-
-impl Kvd {
-    fn start(dir: &Path, extra: &[&str]) -> Kvd {
-        let socket = dir.join("kvd.sock");
-        let child = Command::new(env!("CARGO_BIN_EXE_kvd"))
-            .arg("--data")
-            .arg(dir.join("data.kvdata"))
-            .arg("--socket")
-            .arg(&socket)
-            .args(["--size", "8MiB", "--foreground"])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn kvd");
-        let kvd = Kvd { child, socket };
-        kvd.wait_ready();
-        kvd
-    }
-
-    fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while UnixStream::connect(&self.socket).is_err() {
-            assert!(Instant::now() < deadline, "kvd did not start listening");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn client(&self) -> UnixStream {
-        let mut stream = UnixStream::connect(&self.socket).expect("connect");
-        stream.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
-        client_handshake(&mut stream).expect("handshake");
-        stream
-    }
-
-    fn signal(&self, signal: Signal) {
-        let pid = Pid::from_raw(self.child.id() as i32).expect("pid");
-        kill_process(pid, signal).expect("kill");
-    }
-
-    /// SIGTERM, then the exit status and everything kvd wrote to stderr.
-    fn stop(mut self) -> (std::process::ExitStatus, String) {
-        self.signal(Signal::TERM);
-        let status = self.child.wait().expect("wait");
-        let mut stderr = String::new();
-        if let Some(mut pipe) = self.child.stderr.take() {
-            let _ = pipe.read_to_string(&mut stderr);
-        }
-        (status, stderr)
-    }
-}
 
 fn call(stream: &mut UnixStream, request: Request) -> Response {
     write_message(stream, &request).expect("send");
@@ -231,10 +178,11 @@ fn hostile_clients_are_cut_off_without_hurting_others() {
     let mut good = kvd.client();
     assert_eq!(call(&mut good, put(b"k", b"v")), Response::Done);
 
-    // Garbage before any hello: one short refusal, then the connection closes.
+    // Garbage before any hello (read as RESP, since it is not the native
+    // magic): one short protocol error, then the connection closes.
     let mut garbage = UnixStream::connect(&kvd.socket).expect("connect");
     garbage.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
-    garbage.write_all(b"\xff\xfe garbage that is no hello at all").expect("send");
+    garbage.write_all(b"*\xff\xfe garbage that is no hello at all\r\n").expect("send");
     let mut reply = Vec::new();
     garbage.read_to_end(&mut reply).expect("closed, not hung");
     assert!(reply.starts_with(b"-ERR"), "{:?}", String::from_utf8_lossy(&reply));

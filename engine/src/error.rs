@@ -44,6 +44,13 @@ pub enum Error {
     /// The store was opened read-only.
     #[error("store is open read-only")]
     ReadOnly,
+    /// An increment of a value that is not a decimal 64-bit integer (the
+    /// text is Redis's, which RESP clients show as is).
+    #[error("value is not an integer or out of range")]
+    NotAnInteger,
+    /// An increment whose result does not fit 64 bits.
+    #[error("increment or decrement would overflow")]
+    Overflow,
 }
 
 fn holder_text(pid: Option<u32>) -> String {

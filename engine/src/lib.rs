@@ -2,7 +2,8 @@
 //! of 4 KiB blocks, with checkpoints and crash recovery.
 //!
 //! Where things live:
-//! - [`store`]: the public API ([`Store`]); start reading here.
+//! - [`store`]: the public API ([`Store`]); start reading here. `update`:
+//!   the writes that read first (conditional put, integer increment).
 //! - `format/`: every on-disk structure, encode + decode (docs/FORMAT.md).
 //! - [`storage`]: the seam to the disk: the real file and [`SimDisk`].
 //! - `log`: the append path; `group`: write groups (one leader writes and
@@ -36,6 +37,7 @@ mod read;
 pub mod recovery;
 pub mod storage;
 mod store;
+mod update;
 
 pub use checkpoint::CheckpointInfo;
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -47,3 +49,4 @@ pub use options::{
 pub use recovery::{RecoveryMode, RecoveryReport};
 pub use storage::{Fault, FaultKind, FileStorage, SimDisk, Storage};
 pub use store::{BatchOp, KeyTtl, Stats, Store};
+pub use update::{PutCondition, parse_integer};

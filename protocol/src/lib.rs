@@ -16,6 +16,8 @@
 //!   [`frame_message`].
 //! - `error`: [`ProtocolError`].
 //! - [`paths`]: the default socket and data paths kvd and kvctl share.
+//! - [`resp`]: RESP2 (what Redis clients speak on the same socket): the
+//!   incremental [`resp::RespDecoder`] and the reply writers.
 #![deny(unsafe_code)]
 
 pub mod codec;
@@ -24,6 +26,7 @@ pub mod frame;
 pub mod handshake;
 pub mod message;
 pub mod paths;
+pub mod resp;
 pub mod stats;
 pub mod wire;
 

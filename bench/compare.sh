@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# bench/compare.sh — kvd against redis-server, in one run, on Unix sockets
+# (issue 6). `make bench` runs it; see README "Measured results".
+#
+#   bench/compare.sh [--rounds N] [--requests N] [--restart-keys N]
+#
+# 1. Throughput: redis-benchmark (50 clients, 100-byte values, 100,000
+#    keys) against kvd and redis-server started side by side, SET then GET
+#    at pipeline 1 and 16, alternating kvd, redis, kvd, redis … for
+#    --rounds rounds; the median of each, and kvd/redis. Twice: kvd
+#    --sync periodic vs redis appendfsync everysec, and kvd --sync always
+#    vs redis appendfsync always (SET only). kv-bench (native protocol)
+#    runs the same shapes against kvd, for the native figure.
+# 2. Restart: --restart-keys keys (11-byte keys, 100-byte values) loaded
+#    into each through `redis-cli --pipe` (the same bytes); memory per key
+#    (kvd: RssAnon from /proc; redis: INFO used_memory); then a clean stop
+#    and a start, timed until PING answers (kvd from its checkpoint on a
+#    1 GiB file, redis from its append-only file). Median of --rounds.
+set -euo pipefail
+
+rounds=3
+requests=200000
+restart_keys=1000000
+while (($# > 0)); do
+    case "$1" in
+        --rounds) rounds="$2"; shift 2 ;;
+        --requests) requests="$2"; shift 2 ;;
+        --restart-keys) restart_keys="$2"; shift 2 ;;
+        *) echo "usage: bench/compare.sh [--rounds N] [--requests N] [--restart-keys N]" >&2; exit 2 ;;
+    esac
+done
+
+readonly CLIENTS=50
+readonly VALUE_BYTES=100
+readonly KEYS=100000
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+cargo build --release --quiet -p blockkv-daemon -p blockkv-cli -p blockkv-tools
+bin="${CARGO_TARGET_DIR:-$repo/target}/release"
+work="$(mktemp -d "${TMPDIR:-/tmp}/blockkv-bench.XXXXXX")"
+kvd_pid=""
+redis_pid=""
+cleanup() {
+    for pid in "$kvd_pid" "$redis_pid"; do
+        [[ -n "$pid" ]] && kill -KILL "$pid" 2>/dev/null || true
+    done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+now_ms() { local t="${EPOCHREALTIME/./}"; echo $((t / 1000)); }
+
+# Until `redis-cli -s SOCKET ping` says PONG (redis says LOADING first).
+wait_pong() {
+    local deadline=$((SECONDS + 600))
+    until [[ "$(redis-cli -s "$1" ping 2>/dev/null)" == PONG ]]; do
+        ((SECONDS < deadline)) || { echo "no PONG from $1" >&2; return 1; }
+        sleep 0.001
+    done
+}
+
+start_kvd() { # SYNC
+    "$bin/kvd" --data "$work/kvd.kvdata" --socket "$work/kvd.sock" --size 1GiB --sync "$1" \
+        --foreground --log-file "$work/kvd.log" &
+    kvd_pid=$!
+    wait_pong "$work/kvd.sock"
+}
+
+stop_kvd() {
+    kill -TERM "$kvd_pid"
+    wait "$kvd_pid" || true
+    kvd_pid=""
+}
+
+start_redis() { # APPENDFSYNC
+    mkdir -p "$work/redis"
+    redis-server --port 0 --unixsocket "$work/redis.sock" --unixsocketperm 700 --dir "$work/redis" \
+        --appendonly yes --appendfsync "$1" --save "" --daemonize no --logfile "$work/redis.log" &
+    redis_pid=$!
+    wait_pong "$work/redis.sock"
+}
+
+stop_redis() {
+    redis-cli -s "$work/redis.sock" shutdown nosave >/dev/null 2>&1 || true
+    wait "$redis_pid" || true
+    redis_pid=""
+}
+
+fresh() { # KVD_SYNC REDIS_FSYNC
+    [[ -n "$kvd_pid" ]] && stop_kvd
+    [[ -n "$redis_pid" ]] && stop_redis
+    rm -rf "$work/kvd.kvdata" "$work/redis"
+    start_kvd "$1"
+    start_redis "$2"
+}
+
+# requests/s of one redis-benchmark test: SOCKET TEST PIPELINE
+rb() {
+    redis-benchmark -s "$1" -t "$2" -n "$requests" -c "$CLIENTS" -P "$3" -d "$VALUE_BYTES" -r "$KEYS" --csv -q 2>/dev/null |
+        awk -F'","' 'NR > 1 && $1 ~ /SET|GET/ { print $2 + 0 }' | tail -n 1
+}
+
+# requests/s of kv-bench against kvd: READ_RATIO PIPELINE
+kb() {
+    "$bin/kv-bench" --socket "$work/kvd.sock" --clients "$CLIENTS" --ops "$requests" --keys "$KEYS" \
+        --value-bytes "$VALUE_BYTES" --read-ratio "$1" --pipeline "$2" --no-preload --json |
+        sed -n 's/.*"ops_per_sec":\([0-9.]*\).*/\1/p'
+}
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+throughput() { # LABEL KVD_SYNC REDIS_FSYNC TESTS
+    local label="$1" tests="$4" test pipeline round
+    fresh "$2" "$3"
+    echo
+    echo "## $label ($rounds rounds, $requests requests each, alternating kvd / redis)"
+    printf '%-6s %-8s %14s %14s %8s %14s\n' test pipeline "kvd (RESP)" "redis" "ratio" "kvd (native)"
+    for test in $tests; do
+        for pipeline in 1 16; do
+            local k=() r=() n=()
+            for ((round = 1; round <= rounds; round++)); do
+                k+=("$(rb "$work/kvd.sock" "$test" "$pipeline")")
+                r+=("$(rb "$work/redis.sock" "$test" "$pipeline")")
+                n+=("$(kb "$([[ $test == get ]] && echo 1 || echo 0)" "$pipeline")")
+            done
+            local km rm nm
+            km="$(echo "${k[*]}" | median)"; rm="$(echo "${r[*]}" | median)"; nm="$(echo "${n[*]}" | median)"
+            printf '%-6s %-8s %14.0f %14.0f %7.2fx %14.0f   (kvd: %s; redis: %s)\n' "$test" "$pipeline" "$km" "$rm" \
+                "$(awk -v a="$km" -v b="$rm" 'BEGIN { print a / b }')" "$nm" "${k[*]}" "${r[*]}"
+        done
+    done
+}
+
+restart() {
+    echo
+    echo "## restart and memory: $restart_keys keys (11-byte keys, 100-byte values), $rounds rounds"
+    fresh periodic everysec
+    local load="$work/load.resp"
+    awk -v n="$restart_keys" 'BEGIN {
+        v = sprintf("%0100d", 0)
+        for (i = 0; i < n; i++) { k = sprintf("key:%07d", i); printf "*3\r\n$3\r\nSET\r\n$11\r\n%s\r\n$100\r\n%s\r\n", k, v }
+    }' >"$load"
+    redis-cli -s "$work/kvd.sock" --pipe <"$load" >"$work/pipe-kvd.txt"
+    redis-cli -s "$work/redis.sock" --pipe <"$load" >"$work/pipe-redis.txt"
+    local kvd_keys redis_keys kvd_anon redis_used
+    kvd_keys="$(redis-cli -s "$work/kvd.sock" dbsize)"
+    redis_keys="$(redis-cli -s "$work/redis.sock" dbsize)"
+    kvd_anon="$(awk '/^RssAnon:/ { print $2 * 1024 }' "/proc/$kvd_pid/status")"
+    redis_used="$(redis-cli -s "$work/redis.sock" info memory | tr -d '\r' | awk -F: '$1 == "used_memory" { print $2 }')"
+    printf 'keys: kvd %s, redis %s\n' "$kvd_keys" "$redis_keys"
+    printf 'memory per key: kvd RssAnon %.1f B, redis used_memory %.1f B: ratio %.2fx\n' \
+        "$(awk -v a="$kvd_anon" -v n="$kvd_keys" 'BEGIN { print a / n }')" \
+        "$(awk -v a="$redis_used" -v n="$redis_keys" 'BEGIN { print a / n }')" \
+        "$(awk -v a="$kvd_anon" -v b="$redis_used" -v n="$kvd_keys" -v m="$redis_keys" 'BEGIN { print (a / n) / (b / m) }')"
+    local k=() r=() round t
+    for ((round = 1; round <= rounds; round++)); do
+        stop_kvd
+        t="$(now_ms)"; start_kvd periodic; k+=($(($(now_ms) - t)))
+        redis-cli -s "$work/redis.sock" shutdown >/dev/null 2>&1 || true
+        wait "$redis_pid" || true
+        t="$(now_ms)"; start_redis everysec; r+=($(($(now_ms) - t)))
+    done
+    local km rm
+    km="$(echo "${k[*]}" | median)"; rm="$(echo "${r[*]}" | median)"
+    printf 'restart until PING: kvd %s ms, redis %s ms (medians of %s / %s): redis/kvd %.1fx\n' "$km" "$rm" "${k[*]}" "${r[*]}" \
+        "$(awk -v a="$rm" -v b="$km" 'BEGIN { print a / (b > 0 ? b : 1) }')"
+}
+
+echo "# blockkv vs redis-server $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p'), $(date -u +%Y-%m-%d), $(nproc) cores"
+throughput "kvd --sync periodic vs redis appendfsync everysec" periodic everysec "set get"
+throughput "kvd --sync always vs redis appendfsync always" always always "set"
+restart

@@ -1,0 +1,151 @@
+//! Server commands: PING, ECHO, INFO, and what clients send when they
+//! connect — COMMAND (redis-cli asks for its docs), CONFIG GET
+//! (redis-benchmark asks for `save` and `appendonly`), CLIENT SETNAME /
+//! SETINFO, SELECT 0 — and QUIT.
+
+use super::{Failure, Reply};
+use crate::handler::Context;
+use blockkv_protocol::resp::{put_array_header, put_bulk, put_integer, put_null, put_simple};
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+
+/// What INFO's `redis_version` says: the Redis release whose commands and
+/// replies kvd's RESP follows, for clients that check it before using a
+/// command. `blockkv_version` says what is really answering.
+const REDIS_VERSION_COMPATIBLE: &str = "7.0.0";
+
+pub(super) fn ping(_ctx: &Context<'_>, args: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
+    match args {
+        [_] => put_simple(out, "PONG"),
+        [_, message] => put_bulk(out, message),
+        _ => return Err(Failure::err("wrong number of arguments for 'ping' command")),
+    }
+    Ok(())
+}
+
+pub(super) fn echo(_ctx: &Context<'_>, args: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
+    put_bulk(out, &args[1]);
+    Ok(())
+}
+
+/// INFO [section ...]: server, clients, stats, persistence, keyspace.
+pub(super) fn info(ctx: &Context<'_>, args: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
+    const SECTIONS: [&str; 5] = ["server", "clients", "stats", "persistence", "keyspace"];
+    let asked: Vec<String> = args[1..].iter().map(|a| String::from_utf8_lossy(a).to_ascii_lowercase()).collect();
+    let all = asked.is_empty() || asked.iter().any(|a| matches!(a.as_str(), "all" | "everything" | "default"));
+    let mut text = String::new();
+    for section in SECTIONS.iter().filter(|s| all || asked.iter().any(|a| a == *s)) {
+        if !text.is_empty() {
+            text.push_str("\r\n");
+        }
+        info_section(ctx, section, &mut text);
+    }
+    put_bulk(out, text.as_bytes());
+    Ok(())
+}
+
+fn info_section(ctx: &Context<'_>, section: &str, text: &mut String) {
+    let metrics = ctx.metrics;
+    let title = section[..1].to_ascii_uppercase() + &section[1..];
+    let _ = write!(text, "# {title}\r\n");
+    let mut line = |name: &str, value: &dyn std::fmt::Display| {
+        let _ = write!(text, "{name}:{value}\r\n");
+    };
+    match section {
+        "server" => {
+            let uptime_s = metrics.started.elapsed().as_secs();
+            line("redis_version", &REDIS_VERSION_COMPATIBLE);
+            line("blockkv_version", &env!("CARGO_PKG_VERSION"));
+            line("redis_mode", &"standalone");
+            line("os", &std::env::consts::OS);
+            line("arch_bits", &(usize::BITS));
+            line("process_id", &std::process::id());
+            line("uptime_in_seconds", &uptime_s);
+            line("uptime_in_days", &(uptime_s / 86_400));
+            line("data_file", &ctx.data_path);
+        }
+        "clients" => line("connected_clients", &metrics.connections_open.load(Ordering::Relaxed)),
+        "stats" => {
+            let calls: u64 = metrics.commands().iter().map(|c| c.calls).sum();
+            line("total_connections_received", &metrics.connections_total.load(Ordering::Relaxed));
+            line("total_commands_processed", &calls);
+            line("rejected_connections", &metrics.connections_refused.load(Ordering::Relaxed));
+        }
+        "persistence" => {
+            let stats = ctx.store.stats();
+            line("loading", &0);
+            line("blockkv_sync_policy", &ctx.sync_policy);
+            line("blockkv_checkpoints", &stats.checkpoints);
+            line("blockkv_last_lsn", &stats.last_lsn);
+            line("blockkv_synced_lsn", &stats.synced_lsn);
+            line("blockkv_live_bytes", &stats.live_bytes);
+            line("blockkv_capacity_bytes", &stats.capacity_bytes);
+        }
+        "keyspace" => line("db0", &format_args!("keys={}", ctx.store.stats().keys)),
+        _ => {}
+    }
+}
+
+/// COMMAND, COMMAND DOCS, COMMAND COUNT: kvd publishes no command table,
+/// so clients fall back to their defaults.
+pub(super) fn command(_ctx: &Context<'_>, args: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
+    match args.get(1).map(|a| a.to_ascii_uppercase()).as_deref() {
+        None | Some(b"DOCS") | Some(b"INFO") => put_array_header(out, 0),
+        Some(b"COUNT") => put_integer(out, super::SPECS.len() as i64),
+        Some(_) => return Err(Failure::err("unknown subcommand for 'command'")),
+    }
+    Ok(())
+}
+
+/// CONFIG GET answers what a Redis client asks about persistence in
+/// kvd's terms — `save` is empty (no snapshots), `appendonly` yes (every
+/// write goes to the log), `appendfsync` the sync policy — and an empty
+/// list for any other parameter (as Redis does for an unknown one); CONFIG
+/// SET and the rest are refused: kvd's settings are its flags.
+pub(super) fn config(ctx: &Context<'_>, args: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
+    if !args[1].eq_ignore_ascii_case(b"GET") {
+        return Err(Failure::err("kvd supports only CONFIG GET; its settings are kvd's flags"));
+    }
+    // kvd's policy reads "always", "periodic(1s)" or "none".
+    let appendfsync = match ctx.sync_policy {
+        "always" => "always",
+        policy if policy.starts_with("periodic") => "everysec",
+        _ => "no",
+    };
+    let known = [("save", ""), ("appendonly", "yes"), ("appendfsync", appendfsync)];
+    let mut pairs = Vec::new();
+    for asked in &args[2..] {
+        let asked = String::from_utf8_lossy(asked).to_ascii_lowercase();
+        pairs.extend(known.iter().filter(|(name, _)| asked == "*" || asked == *name));
+    }
+    put_array_header(out, pairs.len() * 2);
+    for (name, value) in pairs {
+        put_bulk(out, name.as_bytes());
+        put_bulk(out, value.as_bytes());
+    }
+    Ok(())
+}
+
+/// CLIENT SETNAME / SETINFO are accepted (and not kept), GETNAME is nil.
+pub(super) fn client(_ctx: &Context<'_>, args: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
+    match args[1].to_ascii_uppercase().as_slice() {
+        b"SETNAME" | b"SETINFO" => put_simple(out, "OK"),
+        b"GETNAME" => put_null(out),
+        _ => return Err(Failure::err("kvd supports only CLIENT SETNAME, SETINFO and GETNAME")),
+    }
+    Ok(())
+}
+
+/// kvd has one keyspace: database 0.
+pub(super) fn select(_ctx: &Context<'_>, args: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
+    if args[1].as_slice() != b"0" {
+        return Err(Failure::err("DB index is out of range"));
+    }
+    put_simple(out, "OK");
+    Ok(())
+}
+
+pub(super) fn quit(_ctx: &Context<'_>, _args: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
+    put_simple(out, "OK");
+    Ok(())
+}

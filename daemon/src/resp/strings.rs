@@ -1,0 +1,145 @@
+//! The string commands: GET, SET (EX, PX, NX, XX), SETEX, PSETEX, SETNX,
+//! MGET, MSET, INCR, DECR, INCRBY, DECRBY, DEL, EXISTS.
+
+use super::{Failure, Reply, integer_arg};
+use crate::handler::Context;
+use blockkv_engine::{BatchOp, PutCondition};
+use blockkv_protocol::resp::{put_array_header, put_bulk, put_integer, put_null, put_simple};
+use std::time::Duration;
+
+pub(super) fn get(ctx: &Context<'_>, args: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
+    match ctx.store.get(&args[1])? {
+        Some(value) => put_bulk(out, &value),
+        None => put_null(out),
+    }
+    Ok(())
+}
+
+/// SET key value [EX seconds | PX milliseconds] [NX | XX]
+pub(super) fn set(ctx: &Context<'_>, args: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
+    let (mut ttl, mut condition) = (None, None);
+    let mut options = args[3..].iter();
+    while let Some(option) = options.next() {
+        let option = option.to_ascii_uppercase();
+        match option.as_slice() {
+            b"EX" | b"PX" if ttl.is_none() => {
+                let amount = integer_arg(options.next().ok_or_else(Failure::syntax)?)?;
+                if amount <= 0 {
+                    return Err(Failure::err("invalid expire time in 'set' command"));
+                }
+                let amount = amount as u64;
+                let ms = if option == b"EX" { amount.checked_mul(1000) } else { Some(amount) };
+                let ms = ms.ok_or_else(|| Failure::err("invalid expire time in 'set' command"))?;
+                ttl = Some(Duration::from_millis(ms));
+            }
+            b"NX" if condition.is_none() => condition = Some(PutCondition::IfAbsent),
+            b"XX" if condition.is_none() => condition = Some(PutCondition::IfPresent),
+            _ => return Err(Failure::syntax()),
+        }
+    }
+    let (key, value) = (&args[1], &args[2]);
+    match condition {
+        None => {
+            ctx.store.put_with_ttl(key, value, ttl)?;
+            put_simple(out, "OK");
+        }
+        Some(condition) if ctx.store.put_if(key, value, ttl, condition)? => put_simple(out, "OK"),
+        Some(_) => put_null(out),
+    }
+    Ok(())
+}
+
+/// SETEX key seconds value / PSETEX key milliseconds value.
+fn set_expiring(ctx: &Context<'_>, args: &[Vec<u8>], unit_ms: u64, name: &str, out: &mut Vec<u8>) -> Reply {
+    let invalid = || Failure::err(format_args!("invalid expire time in '{name}' command"));
+    let amount = integer_arg(&args[2])?;
+    let ms = u64::try_from(amount).ok().filter(|&n| n > 0).and_then(|n| n.checked_mul(unit_ms)).ok_or_else(invalid)?;
+    ctx.store.put_with_ttl(&args[1], &args[3], Some(Duration::from_millis(ms)))?;
+    put_simple(out, "OK");
+    Ok(())
+}
+
+pub(super) fn setex(ctx: &Context<'_>, args: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
+    set_expiring(ctx, args, 1000, "setex", out)
+}
+
+pub(super) fn psetex(ctx: &Context<'_>, args: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
+    set_expiring(ctx, args, 1, "psetex", out)
+}
+
+/// SETNX key value: 1 if it was set.
+pub(super) fn setnx(ctx: &Context<'_>, args: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
+    let set = ctx.store.put_if(&args[1], &args[2], None, PutCondition::IfAbsent)?;
+    put_integer(out, i64::from(set));
+    Ok(())
+}
+
+pub(super) fn mget(ctx: &Context<'_>, args: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
+    // Read every value before writing the reply: an error then replaces
+    // the whole reply instead of cutting an array short.
+    let values = args[1..].iter().map(|key| ctx.store.get(key)).collect::<Result<Vec<_>, _>>()?;
+    put_array_header(out, values.len());
+    for value in values {
+        match value {
+            Some(value) => put_bulk(out, &value),
+            None => put_null(out),
+        }
+    }
+    Ok(())
+}
+
+/// MSET key value [key value ...]: one batch, so all or none, even across a crash.
+pub(super) fn mset(ctx: &Context<'_>, args: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
+    if args.len().is_multiple_of(2) {
+        return Err(Failure::err("wrong number of arguments for 'mset' command"));
+    }
+    let ops: Vec<BatchOp> = args[1..]
+        .chunks_exact(2)
+        .map(|pair| BatchOp::Put { key: pair[0].clone(), value: pair[1].clone(), ttl: None })
+        .collect();
+    ctx.store.write_batch(&ops)?;
+    put_simple(out, "OK");
+    Ok(())
+}
+
+fn add(ctx: &Context<'_>, key: &[u8], delta: i64, out: &mut Vec<u8>) -> Reply {
+    put_integer(out, ctx.store.incr_by(key, delta)?);
+    Ok(())
+}
+
+pub(super) fn incr(ctx: &Context<'_>, args: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
+    add(ctx, &args[1], 1, out)
+}
+
+pub(super) fn decr(ctx: &Context<'_>, args: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
+    add(ctx, &args[1], -1, out)
+}
+
+pub(super) fn incrby(ctx: &Context<'_>, args: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
+    add(ctx, &args[1], integer_arg(&args[2])?, out)
+}
+
+pub(super) fn decrby(ctx: &Context<'_>, args: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
+    let delta = integer_arg(&args[2])?.checked_neg().ok_or_else(|| Failure::err("decrement would overflow"))?;
+    add(ctx, &args[1], delta, out)
+}
+
+/// DEL key [key ...]: how many of the keys held a live value.
+pub(super) fn del(ctx: &Context<'_>, args: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
+    let mut deleted = 0;
+    for key in &args[1..] {
+        deleted += i64::from(ctx.store.delete(key)?);
+    }
+    put_integer(out, deleted);
+    Ok(())
+}
+
+/// EXISTS key [key ...]: how many of them exist (a key named twice counts twice).
+pub(super) fn exists(ctx: &Context<'_>, args: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
+    let mut found = 0;
+    for key in &args[1..] {
+        found += i64::from(ctx.store.exists(key)?);
+    }
+    put_integer(out, found);
+    Ok(())
+}

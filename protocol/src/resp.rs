@@ -1,0 +1,308 @@
+//! RESP2, the Redis serialization protocol, as kvd speaks it on the same
+//! socket as the native protocol (told apart by the first byte: see
+//! [`crate::handshake::is_native_first_byte`]). docs/PROTOCOL.md, "RESP".
+//!
+//! Requests are what Redis clients send: an array of bulk strings
+//! (`*2\r\n$3\r\nGET\r\n$1\r\nk\r\n`), or an inline command (`PING\r\n`,
+//! words split on spaces) as typed into telnet and sent by
+//! `redis-benchmark`'s inline tests. [`RespDecoder`] takes bytes as they
+//! arrive and yields whole commands; every length is checked against its
+//! limit before anything is allocated for it, so a peer cannot make kvd
+//! reserve memory by announcing a huge array or bulk string.
+//!
+//! Replies are written by the `put_*` functions straight into an output
+//! buffer.
+
+use std::fmt;
+
+/// Arguments in one command (the command name included). MSET of this
+/// many keys is far beyond any real use; the bound keeps a peer from
+/// announcing billions of elements.
+pub const RESP_ARGS_MAX: usize = 1024 * 1024;
+/// Bytes in one bulk string: the largest value kvd stores (16 MiB), plus
+/// room for a key or a command name.
+pub const RESP_BULK_BYTES_MAX: usize = crate::frame::FRAME_BYTES_MAX;
+/// Bytes in all of one command's bulk strings together (an MSET of many
+/// values): the engine's batch limit.
+pub const RESP_COMMAND_BYTES_MAX: usize = 64 * 1024 * 1024;
+/// Bytes in an inline command line, and in a `*N` or `$N` header line.
+pub const RESP_INLINE_BYTES_MAX: usize = 64 * 1024;
+/// Arguments whose space is reserved up front; a longer array grows as its
+/// elements actually arrive.
+const ARGS_PREALLOCATED_MAX: usize = 1024;
+/// Consumed input is dropped from the front of the buffer once it is this
+/// large (and more than half the buffer), not after every command.
+const COMPACT_BYTES_MIN: usize = 64 * 1024;
+
+/// A request that is not RESP. Redis answers these with
+/// `-ERR Protocol error: …` and closes the connection; so does kvd.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RespError(pub String);
+
+impl fmt::Display for RespError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Protocol error: {}", self.0)
+    }
+}
+
+impl std::error::Error for RespError {}
+
+fn protocol_error<T>(what: impl Into<String>) -> Result<T, RespError> {
+    Err(RespError(what.into()))
+}
+
+/// One command: its arguments, the name first.
+pub type Command = Vec<Vec<u8>>;
+
+/// Incremental request decoder: [`RespDecoder::feed`] bytes, then take
+/// commands with [`RespDecoder::next_command`] until it returns `None`.
+#[derive(Debug, Default)]
+pub struct RespDecoder {
+    buf: Vec<u8>,
+    /// Bytes of `buf` already decoded into commands.
+    at: usize,
+}
+
+/// Where a partial parse stands: `Ok(None)` means "wait for more bytes".
+type Step<T> = Result<Option<T>, RespError>;
+
+impl RespDecoder {
+    pub fn new() -> RespDecoder {
+        RespDecoder::default()
+    }
+
+    pub fn feed(&mut self, input: &[u8]) {
+        if self.at >= COMPACT_BYTES_MIN && self.at * 2 >= self.buf.len() {
+            self.buf.drain(..self.at);
+            self.at = 0;
+        }
+        self.buf.extend_from_slice(input);
+    }
+
+    /// Bytes received but not yet decoded (a partial command).
+    pub fn buffered_bytes(&self) -> usize {
+        self.buf.len() - self.at
+    }
+
+    /// The next whole command, `None` if more bytes are needed. An error
+    /// leaves the decoder unusable: the connection is to be closed.
+    pub fn next_command(&mut self) -> Step<Command> {
+        let input = &self.buf[self.at..];
+        let parsed = match input.first() {
+            None => return Ok(None),
+            Some(b'*') => parse_array(input)?,
+            Some(_) => parse_inline(input)?,
+        };
+        match parsed {
+            Some((command, used)) => {
+                self.at += used;
+                if self.at == self.buf.len() {
+                    self.buf.clear();
+                    self.at = 0;
+                }
+                // An empty inline line (a bare "\r\n") is skipped, as Redis does.
+                if command.is_empty() { self.next_command() } else { Ok(Some(command)) }
+            }
+            None => Ok(None),
+        }
+    }
+}
+
+/// A line ending in CRLF (or a bare LF for inline commands), without it,
+/// and the bytes it took; `None` if the line is not complete yet.
+fn line(input: &[u8], limit: usize) -> Step<(&[u8], usize)> {
+    let window = &input[..input.len().min(limit + 2)];
+    match window.iter().position(|&b| b == b'\n') {
+        Some(end) => {
+            let text = &input[..end];
+            let text = text.strip_suffix(b"\r").unwrap_or(text);
+            Ok(Some((text, end + 1)))
+        }
+        None if input.len() > limit + 1 => protocol_error(format!("line longer than {limit} bytes")),
+        None => Ok(None),
+    }
+}
+
+/// A decimal length after its type byte (`*3`, `$5`), in `min..=max`.
+fn length(text: &[u8], what: &str, min: i64, max: usize) -> Result<i64, RespError> {
+    let digits = std::str::from_utf8(&text[1..]).ok();
+    match digits.and_then(|d| d.parse::<i64>().ok()) {
+        Some(n) if n >= min && n <= max as i64 => Ok(n),
+        Some(n) if n > max as i64 => protocol_error(format!("{what} length {n} is over the limit of {max}")),
+        _ => protocol_error(format!("invalid {what} length")),
+    }
+}
+
+/// `*N\r\n` then N bulk strings.
+fn parse_array(input: &[u8]) -> Step<(Command, usize)> {
+    let Some((header, mut used)) = line(input, RESP_INLINE_BYTES_MAX)? else { return Ok(None) };
+    let count = length(header, "multibulk", -1, RESP_ARGS_MAX)?;
+    // *0 and *-1 are empty commands; Redis skips them.
+    let count = count.max(0) as usize;
+    let mut args = Vec::with_capacity(count.min(ARGS_PREALLOCATED_MAX));
+    let mut total = 0usize;
+    for _ in 0..count {
+        let rest = &input[used..];
+        let Some((header, header_bytes)) = line(rest, RESP_INLINE_BYTES_MAX)? else { return Ok(None) };
+        if header.first() != Some(&b'$') {
+            let got = header.first().map_or("end of line".to_string(), |&b| format!("'{}'", b.escape_ascii()));
+            return protocol_error(format!("expected '$', got {got}"));
+        }
+        let len = length(header, "bulk", 0, RESP_BULK_BYTES_MAX)? as usize;
+        total += len;
+        if total > RESP_COMMAND_BYTES_MAX {
+            return protocol_error(format!("command of more than {RESP_COMMAND_BYTES_MAX} bytes"));
+        }
+        let body = &rest[header_bytes..];
+        if body.len() < len + 2 {
+            return Ok(None);
+        }
+        if &body[len..len + 2] != b"\r\n" {
+            return protocol_error("bulk string not followed by CRLF");
+        }
+        args.push(body[..len].to_vec());
+        used += header_bytes + len + 2;
+    }
+    Ok(Some((args, used)))
+}
+
+/// One line of words separated by spaces (no quoting: what redis-benchmark
+/// and a person at telnet send).
+fn parse_inline(input: &[u8]) -> Step<(Command, usize)> {
+    let Some((text, used)) = line(input, RESP_INLINE_BYTES_MAX)? else { return Ok(None) };
+    let args = text.split(|b| b.is_ascii_whitespace()).filter(|word| !word.is_empty()).map(<[u8]>::to_vec).collect();
+    Ok(Some((args, used)))
+}
+
+// ---------------------------------------------------------------------------
+// Replies
+
+/// `+OK` and other status lines (`text` must not hold CR or LF).
+pub fn put_simple(out: &mut Vec<u8>, text: &str) {
+    debug_assert!(!text.contains(['\r', '\n']));
+    out.push(b'+');
+    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `-ERR …`, `-WRONGTYPE …`: `message` starts with the error code. Line
+/// breaks in it become spaces (an error is one line).
+pub fn put_error(out: &mut Vec<u8>, message: &str) {
+    out.push(b'-');
+    out.extend(message.bytes().map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }));
+    out.extend_from_slice(b"\r\n");
+}
+
+pub fn put_integer(out: &mut Vec<u8>, value: i64) {
+    out.push(b':');
+    out.extend_from_slice(value.to_string().as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+pub fn put_bulk(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.push(b'$');
+    out.extend_from_slice(bytes.len().to_string().as_bytes());
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(bytes);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The null bulk string: a missing key.
+pub fn put_null(out: &mut Vec<u8>) {
+    out.extend_from_slice(b"$-1\r\n");
+}
+
+/// An array header; the `count` elements follow.
+pub fn put_array_header(out: &mut Vec<u8>, count: usize) {
+    out.push(b'*');
+    out.extend_from_slice(count.to_string().as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_all(input: &[u8]) -> Result<Vec<Command>, RespError> {
+        let mut decoder = RespDecoder::new();
+        decoder.feed(input);
+        let mut commands = Vec::new();
+        while let Some(command) = decoder.next_command()? {
+            commands.push(command);
+        }
+        assert_eq!(decoder.buffered_bytes(), 0, "left over");
+        Ok(commands)
+    }
+
+    fn args(words: &[&str]) -> Command {
+        words.iter().map(|w| w.as_bytes().to_vec()).collect()
+    }
+
+    #[test]
+    fn arrays_and_inline_commands_decode() {
+        // Both request forms, pipelined, with binary bytes and an empty bulk string.
+        let input =
+            b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$4\r\na\r\nb\r\nPING\r\n\r\n  ECHO  hi \n*2\r\n$3\r\nGET\r\n$0\r\n\r\n";
+        let got = decode_all(input).expect("decodes");
+        let want = vec![
+            vec![b"SET".to_vec(), b"k".to_vec(), b"a\r\nb".to_vec()],
+            args(&["PING"]),
+            args(&["ECHO", "hi"]),
+            vec![b"GET".to_vec(), Vec::new()],
+        ];
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_command_split_at_every_byte_decodes_once_whole() {
+        // Bytes arriving one at a time: nothing is yielded until the command is complete.
+        let input = b"*2\r\n$4\r\nECHO\r\n$5\r\nhello\r\n";
+        for split in 0..input.len() {
+            let mut decoder = RespDecoder::new();
+            decoder.feed(&input[..split]);
+            assert_eq!(decoder.next_command(), Ok(None), "split at {split}");
+            decoder.feed(&input[split..]);
+            assert_eq!(decoder.next_command(), Ok(Some(args(&["ECHO", "hello"]))), "split at {split}");
+            assert_eq!(decoder.next_command(), Ok(None));
+        }
+    }
+
+    #[test]
+    fn announced_lengths_over_the_limits_are_refused_before_the_bytes_arrive() {
+        // A huge array or bulk header alone is an error: nothing waits for (or reserves) its bytes.
+        let huge_array = format!("*{}\r\n", RESP_ARGS_MAX + 1);
+        let huge_bulk = format!("*1\r\n${}\r\n", RESP_BULK_BYTES_MAX + 1);
+        for input in [huge_array.as_bytes(), huge_bulk.as_bytes()] {
+            let err = decode_all(input).expect_err("over the limit");
+            assert!(err.0.contains("over the limit"), "{err}");
+        }
+        let mut decoder = RespDecoder::new();
+        decoder.feed(format!("*1\r\n${RESP_BULK_BYTES_MAX}\r\n").as_bytes());
+        assert_eq!(decoder.next_command(), Ok(None), "at the limit: waits for the bytes");
+    }
+
+    #[test]
+    fn malformed_requests_are_protocol_errors() {
+        // Each of these is an error, never a hang or a panic.
+        for input in
+            [&b"*x\r\n"[..], b"*1\r\n:5\r\n", b"*1\r\n$-5\r\n", b"*1\r\n$3\r\nabcde\r\n", b"*-7\r\n", b"*1\r\n$\r\n"]
+        {
+            assert!(decode_all(input).is_err(), "{:?}", input.escape_ascii().to_string());
+        }
+        let long_line = vec![b'a'; RESP_INLINE_BYTES_MAX + 10];
+        assert!(decode_all(&long_line).is_err(), "an endless inline line");
+    }
+
+    #[test]
+    fn replies_encode_as_redis_writes_them() {
+        // The exact bytes of each reply type.
+        let mut out = Vec::new();
+        put_simple(&mut out, "OK");
+        put_error(&mut out, "ERR bad\nthing");
+        put_integer(&mut out, -42);
+        put_bulk(&mut out, b"v\r\n");
+        put_null(&mut out);
+        put_array_header(&mut out, 2);
+        assert_eq!(out, b"+OK\r\n-ERR bad thing\r\n:-42\r\n$3\r\nv\r\n\r\n$-1\r\n*2\r\n".to_vec());
+    }
+}
