@@ -8,6 +8,7 @@ mod detach;
 mod handler;
 mod logging;
 mod metrics;
+mod pipeline;
 mod resp;
 mod server;
 mod socket;

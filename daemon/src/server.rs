@@ -1,7 +1,15 @@
 //! The event loop: one mio thread owns the listener and every connection
 //! (reads, handshakes, frame decoding, writes); a pool of worker threads runs
 //! the engine calls. A connection's first byte says what it speaks: the
-//! native protocol's magic, or else RESP (Redis clients; `resp/`). A connection's pipelined requests go to a worker as one
+//! native protocol's magic, or else RESP (Redis clients; `resp/`).
+//!
+//! Short requests run on the event loop itself, as Redis runs everything:
+//! reads of a key always, writes too unless `--sync always` (whose writes
+//! wait for an fdatasync, which only a worker may sit through). A job is
+//! one connection's queued requests; the loop gathers every ready
+//! connection's short job in a turn and runs them together, so their puts
+//! share one write (pipeline.rs). That saves two thread hand-offs per
+//! request: at pipeline depth 1 they cost more than the request. A connection's pipelined requests go to a worker as one
 //! job, in order, so its responses come back in order; different
 //! connections' jobs run at once and share the engine's write groups.
 //!
@@ -11,14 +19,13 @@
 //! timeout. A bad frame (or a RESP protocol error) gets an error response,
 //! then its connection is closed; nobody else notices.
 
-use crate::handler::{self, Context};
+use crate::handler::Context;
 use crate::metrics::Metrics;
-use crate::resp::{self, After, ScanCursors};
+use crate::pipeline::{self, Queued, Weight, frame_response};
+use crate::resp::{self, ScanCursors};
 use blockkv_protocol::handshake::{HELLO_BYTES, is_native_first_byte};
-use blockkv_protocol::resp::{Command, RespDecoder};
-use blockkv_protocol::{
-    ErrorKind, FrameDecoder, HandshakeReply, Hello, PROTOCOL_VERSION, Request, Response, codec, frame_message,
-};
+use blockkv_protocol::resp::RespDecoder;
+use blockkv_protocol::{ErrorKind, FrameDecoder, HandshakeReply, Hello, PROTOCOL_VERSION, Request, Response, codec};
 use mio::net::{UnixListener, UnixStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
@@ -35,6 +42,11 @@ use std::time::{Duration, Instant};
 pub const PIPELINE_REQUESTS_MAX: usize = 1024;
 /// Requests handed to a worker in one job.
 pub const JOB_REQUESTS_MAX: usize = 256;
+/// Jobs a worker takes in one go (all that are waiting, up to this).
+pub const JOBS_PER_WAKE_MAX: usize = 64;
+/// Rounds of short jobs the event loop runs in one turn before it polls
+/// for new input again.
+const INLINE_ROUNDS_MAX: usize = 4;
 /// Unsent response bytes per connection before kvd stops reading from it.
 pub const OUT_BYTES_MAX: usize = 32 * 1024 * 1024;
 /// A connection that holds half a hello or half a frame this long is
@@ -66,12 +78,6 @@ pub struct Server {
 struct Job {
     token: Token,
     requests: Vec<Queued>,
-}
-
-/// A decoded request waiting for a worker.
-enum Queued {
-    Native(Request),
-    Resp(Command),
 }
 
 enum Phase {
@@ -141,15 +147,6 @@ impl Connection {
     }
 }
 
-/// Appends `response` to `out` as a frame (an encoding failure becomes an
-/// Internal error response instead).
-fn frame_response(response: &Response, out: &mut Vec<u8>) {
-    if let Err(err) = frame_message(response, out) {
-        let fallback = Response::error(ErrorKind::Internal, format!("response could not be encoded: {err}"));
-        let _ = frame_message(&fallback, out);
-    }
-}
-
 impl Server {
     /// Serves until SIGTERM or SIGINT, then drains and returns.
     pub fn run(self) -> io::Result<()> {
@@ -190,11 +187,21 @@ impl Server {
             metrics: self.metrics.clone(),
             max_connections: self.max_connections,
             partial_timeout: self.partial_timeout,
+            inline_writes: self.sync_policy != "always",
+            inline: Vec::new(),
+        };
+        let ctx = Context {
+            store: &self.store,
+            metrics: &self.metrics,
+            data_path: &self.data_path,
+            sync_policy: &self.sync_policy,
+            cursors: &cursors,
         };
         let mut events = Events::with_capacity(1024);
         let mut stopping: Option<Instant> = None;
         loop {
-            if let Err(err) = loop_state.poll.poll(&mut events, Some(TICK))
+            let wait = if loop_state.pending_inline() { Duration::ZERO } else { TICK };
+            if let Err(err) = loop_state.poll.poll(&mut events, Some(wait))
                 && err.kind() != io::ErrorKind::Interrupted
             {
                 return Err(err);
@@ -227,6 +234,7 @@ impl Server {
                 }
             }
             loop_state.collect_done();
+            loop_state.run_inline(&ctx);
             loop_state.sweep();
             if let Some(since) = stopping {
                 let drained = loop_state.connections.values().all(Connection::idle);
@@ -248,23 +256,24 @@ impl Server {
 
 fn worker(ctx: &Context<'_>, jobs: &Mutex<Receiver<Job>>, done: &Sender<(Token, Vec<u8>)>, waker: &Waker) {
     loop {
-        let job = match jobs.lock() {
-            Ok(jobs) => jobs.recv(),
+        // Every job waiting, up to JOBS_PER_WAKE_MAX: their puts can share
+        // one write (pipeline.rs).
+        let taken: Vec<Job> = match jobs.lock() {
+            Ok(jobs) => match jobs.recv() {
+                Ok(first) => std::iter::once(first)
+                    .chain(std::iter::from_fn(|| jobs.try_recv().ok()))
+                    .take(JOBS_PER_WAKE_MAX)
+                    .collect(),
+                Err(_) => return,
+            },
             Err(_) => return,
         };
-        let Ok(job) = job else { return };
-        let mut out = Vec::new();
-        for request in job.requests {
-            match request {
-                Queued::Native(request) => frame_response(&handler::handle(ctx, request), &mut out),
-                Queued::Resp(command) => {
-                    // QUIT's closing is arranged when it is read (`ingest`).
-                    let _: After = resp::execute(ctx, &command, &mut out);
-                }
+        let tokens: Vec<Token> = taken.iter().map(|job| job.token).collect();
+        let outs = pipeline::run_jobs(ctx, taken.into_iter().map(|job| job.requests).collect());
+        for (token, out) in tokens.into_iter().zip(outs) {
+            if done.send((token, out)).is_err() {
+                return;
             }
-        }
-        if done.send((job.token, out)).is_err() {
-            return;
         }
         let _ = waker.wake();
     }
@@ -281,6 +290,10 @@ struct Loop {
     metrics: Arc<Metrics>,
     max_connections: usize,
     partial_timeout: Duration,
+    /// Whether writes may run on the loop (not with `--sync always`).
+    inline_writes: bool,
+    /// Short jobs gathered this turn, run by `run_inline`.
+    inline: Vec<Job>,
 }
 
 impl Loop {
@@ -359,7 +372,14 @@ impl Loop {
             let take = conn.queued.len().min(JOB_REQUESTS_MAX);
             let requests: Vec<Queued> = conn.queued.drain(..take).collect();
             conn.in_flight = true;
-            if self.jobs.send(Job { token, requests }).is_err() {
+            let short = requests.iter().all(|request| match request.weight() {
+                Weight::Read => true,
+                Weight::Write => self.inline_writes,
+                Weight::Heavy => false,
+            });
+            if short {
+                self.inline.push(Job { token, requests });
+            } else if self.jobs.send(Job { token, requests }).is_err() {
                 conn.in_flight = false;
             }
         }
@@ -398,17 +418,45 @@ impl Loop {
 
     fn collect_done(&mut self) {
         while let Ok((token, bytes)) = self.done.try_recv() {
-            let Some(conn) = self.connections.get_mut(&token) else { continue };
-            conn.in_flight = false;
-            conn.out.extend_from_slice(&bytes);
-            let was_paused = conn.reading_paused();
-            self.progress(token);
-            // Reading may have been paused by backpressure: resume by hand,
-            // since an edge-triggered poll will not report the old bytes.
-            if was_paused && self.connections.get(&token).is_some_and(|c| !c.reading_paused()) {
-                self.read(token);
-                self.progress(token);
+            self.finish(token, &bytes);
+        }
+    }
+
+    /// Runs the short jobs gathered this turn, together; answering them may
+    /// gather more (a connection with more queued), which run too, for a
+    /// bounded number of rounds (the rest wait for the next turn, which then
+    /// does not block: see `pending_inline`).
+    fn run_inline(&mut self, ctx: &Context<'_>) {
+        for _ in 0..INLINE_ROUNDS_MAX {
+            if self.inline.is_empty() {
+                return;
             }
+            let jobs = std::mem::take(&mut self.inline);
+            let tokens: Vec<Token> = jobs.iter().map(|job| job.token).collect();
+            let outs = pipeline::run_jobs(ctx, jobs.into_iter().map(|job| job.requests).collect());
+            for (token, out) in tokens.into_iter().zip(outs) {
+                self.finish(token, &out);
+            }
+        }
+    }
+
+    /// Short jobs are waiting for the next turn.
+    fn pending_inline(&self) -> bool {
+        !self.inline.is_empty()
+    }
+
+    /// A job's answers are ready: queue them and move the connection on.
+    fn finish(&mut self, token: Token, bytes: &[u8]) {
+        let Some(conn) = self.connections.get_mut(&token) else { return };
+        conn.in_flight = false;
+        conn.out.extend_from_slice(bytes);
+        let was_paused = conn.reading_paused();
+        self.progress(token);
+        // Reading may have been paused by backpressure: resume by hand,
+        // since an edge-triggered poll will not report the old bytes.
+        if was_paused && self.connections.get(&token).is_some_and(|c| !c.reading_paused()) {
+            self.read(token);
+            self.progress(token);
         }
     }
 

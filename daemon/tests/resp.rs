@@ -237,6 +237,15 @@ fn malformed_resp_is_refused_before_allocating_and_the_connection_closed() {
     // Inline commands, pipelined.
     let reply = raw(&kvd, b"SET a 1\r\nINCR a\r\nGET a\r\n");
     assert_eq!(reply, b"+OK\r\n:2\r\n$1\r\n2\r\n");
+    // Pipelined SETs share one write (pipeline.rs); each still gets its own
+    // answer, in order, and an over-long key is refused on its own.
+    let long_key = "k".repeat(2000);
+    let request = format!("SET x 1\r\nSET y 2\r\nGET x\r\nSET y 3\r\nSET {long_key} v\r\nSET z 4\r\nGET y\r\n");
+    let reply = String::from_utf8(raw(&kvd, request.as_bytes())).expect("text");
+    let lines: Vec<&str> = reply.split("\r\n").collect();
+    assert_eq!(lines[..5], ["+OK", "+OK", "$1", "1", "+OK"], "{reply}");
+    assert!(lines[5].starts_with("-ERR key is 2000 bytes"), "{reply}");
+    assert_eq!(lines[6..], ["+OK", "$1", "3", ""], "{reply}");
     // A native client on the same socket is unaffected.
     let mut native = kvd.client();
     blockkv_protocol::write_message(&mut native, &blockkv_protocol::Request::Get { key: b"a".to_vec() }).expect("send");

@@ -50,6 +50,11 @@ pub enum Purpose {
 pub struct BlockTable {
     uses: Vec<BlockUse>,
     live_bytes: Vec<u32>,
+    /// The sum of `live_bytes`, kept as they change (the compactor's
+    /// trigger reads it on every check: no walk over the whole file).
+    live_sum: u64,
+    /// Blocks whose use is LOG, kept as uses change.
+    log_count: u64,
     free_count: u64,
     cursor: u32,
     /// Blocks kept back for the next checkpoint's snapshot.
@@ -76,6 +81,8 @@ impl BlockTable {
             free_count: u64::from(block_count - FIRST_DATA_BLOCK),
             uses,
             live_bytes: vec![0; block_count as usize],
+            live_sum: 0,
+            log_count: 0,
             cursor: FIRST_DATA_BLOCK,
             snapshot_reserve_blocks: 0,
             margin_blocks: 0,
@@ -118,7 +125,12 @@ impl BlockTable {
     }
 
     pub fn live_total(&self) -> u64 {
-        self.live_bytes.iter().map(|&b| u64::from(b)).sum()
+        self.live_sum
+    }
+
+    /// How many blocks hold LOG use.
+    pub fn log_count(&self) -> u64 {
+        self.log_count
     }
 
     /// Takes the next free block after the cursor (next-fit, so a fresh file
@@ -158,7 +170,14 @@ impl BlockTable {
             _ => {}
         }
         if now_free {
-            self.live_bytes[block as usize] = 0;
+            self.live_sum -= u64::from(std::mem::take(&mut self.live_bytes[block as usize]));
+        }
+        let was_log = matches!(self.uses[block as usize], BlockUse::Log { .. });
+        let now_log = matches!(use_, BlockUse::Log { .. });
+        match (was_log, now_log) {
+            (false, true) => self.log_count += 1,
+            (true, false) => self.log_count -= 1,
+            _ => {}
         }
         if let BlockUse::Log { generation } | BlockUse::Pending { generation } = self.uses[block as usize] {
             self.by_generation.remove(&(generation, block));
@@ -243,12 +262,16 @@ impl BlockTable {
 
     pub fn add_live(&mut self, block: u32, bytes: u32) {
         let live = &mut self.live_bytes[block as usize];
+        let before = *live;
         *live = live.saturating_add(bytes);
+        self.live_sum += u64::from(*live - before);
     }
 
     pub fn sub_live(&mut self, block: u32, bytes: u32) {
         let live = &mut self.live_bytes[block as usize];
+        let before = *live;
         *live = live.saturating_sub(bytes);
+        self.live_sum -= u64::from(before - *live);
     }
 
     /// In-use bitmap as stored in a snapshot. Blocks freed after the last
@@ -279,6 +302,7 @@ impl BlockTable {
                 table.set_use(block, BlockUse::Log { generation: 0 });
             }
         }
+        table.live_sum = live_bytes.iter().map(|&b| u64::from(b)).sum();
         table.live_bytes = live_bytes;
         table
     }
@@ -292,6 +316,30 @@ impl BlockTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn running_live_sum_and_log_count_match_a_recount() {
+        // Random uses and live-byte changes: the kept totals equal a walk.
+        let mut table = BlockTable::new(64);
+        let mut state = 7u64;
+        let mut next = || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 33) as u32
+        };
+        for step in 0..20_000u32 {
+            let block = FIRST_DATA_BLOCK + next() % (64 - FIRST_DATA_BLOCK);
+            match next() % 5 {
+                0 => table.set_use(block, BlockUse::Log { generation: u64::from(step) }),
+                1 => table.set_use(block, BlockUse::Free),
+                2 => table.set_use(block, BlockUse::Pending { generation: u64::from(step) }),
+                3 => table.add_live(block, next() % 5000),
+                _ => table.sub_live(block, next() % 5000),
+            }
+            let recount: u64 = table.live_bytes.iter().map(|&b| u64::from(b)).sum();
+            assert_eq!(table.live_total(), recount, "step {step}");
+            assert_eq!(table.log_count(), table.log_blocks().count() as u64, "step {step}");
+        }
+    }
 
     #[test]
     fn freed_block_is_not_reused_before_the_next_durable_checkpoint() {

@@ -114,8 +114,8 @@ pub(crate) fn need(inner: &Inner, running: bool) -> Need {
     if free < if running { FREE_FRACTION_TARGET } else { FREE_FRACTION_MIN } {
         return Need::Budgeted;
     }
-    let (log_blocks, live) =
-        table.log_blocks().fold((0u64, 0u64), |(blocks, live), (_, _, bytes)| (blocks + 1, live + u64::from(bytes)));
+    // Only LOG blocks hold live bytes (snapshot and free blocks count 0).
+    let (log_blocks, live) = (table.log_count(), table.live_total());
     let occupied = log_blocks * BLOCK_PAYLOAD_BYTES as u64;
     let dead_fraction = if occupied == 0 { 0.0 } else { 1.0 - live as f64 / occupied as f64 };
     if dead_fraction > DEAD_FRACTION_MAX && log_blocks > PASS_VICTIMS_MAX as u64 { Need::Budgeted } else { Need::None }

@@ -1,0 +1,163 @@
+//! Running jobs: each is one connection's pipelined requests, in order; a
+//! worker takes every job waiting when it wakes. A run of consecutive plain
+//! puts — native `Put`, RESP `SET key value`, from one connection's
+//! pipeline or from several connections' jobs — goes to the engine as one
+//! write (`Store::write_batch`): one `pwrite` and, with `--sync always`, one
+//! `fdatasync` for all of them, where one at a time would pay a system call
+//! (and a sync wait) each. Each put still gets its
+//! own answer, sent only once the shared write is as durable as a single
+//! put would be. The run is atomic (all applied or none, even across a
+//! crash): stronger than each put needs, and a refusal (no space) refuses
+//! every put of the run.
+
+use crate::handler::{self, Context};
+use crate::resp;
+use blockkv_engine::BatchOp;
+use blockkv_engine::limits::{BATCH_OPS_MAX, KEY_BYTES_MAX, VALUE_BYTES_MAX};
+use blockkv_protocol::resp::{Command, put_error, put_simple};
+use blockkv_protocol::{ErrorKind, Request, Response, frame_message};
+use std::time::Instant;
+
+/// Key and value bytes one shared write carries at most; a longer run is
+/// cut into several (the engine's batch limit is 64 MiB).
+pub const SHARED_WRITE_BYTES_MAX: usize = 8 * 1024 * 1024;
+
+/// A decoded request waiting for a worker.
+#[derive(Debug)]
+pub enum Queued {
+    Native(Request),
+    Resp(Command),
+}
+
+/// Where a request may run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Weight {
+    /// A read of a key or two (and PING and the like): microseconds.
+    Read,
+    /// A write of a key or a few: a `pwrite`, and with `--sync always` an
+    /// `fdatasync` wait.
+    Write,
+    /// Anything that may take long: SCAN, STATS/INFO, CHECKPOINT, COMPACT,
+    /// or a command kvd does not know.
+    Heavy,
+}
+
+impl Queued {
+    pub fn weight(&self) -> Weight {
+        match self {
+            Queued::Native(request) => match request {
+                Request::Ping | Request::Get { .. } | Request::Exists { .. } | Request::Ttl { .. } => Weight::Read,
+                Request::Put { .. } | Request::Delete { .. } | Request::Expire { .. } | Request::Batch(_) => {
+                    Weight::Write
+                }
+                Request::Scan { .. } | Request::Stats | Request::Checkpoint | Request::Compact => Weight::Heavy,
+            },
+            Queued::Resp(args) => {
+                let name = args.first().map(|name| name.to_ascii_lowercase()).unwrap_or_default();
+                match name.as_slice() {
+                    b"get" | b"mget" | b"exists" | b"ttl" | b"pttl" | b"ping" | b"echo" | b"dbsize" | b"select"
+                    | b"client" | b"config" | b"command" | b"quit" => Weight::Read,
+                    b"set" | b"setex" | b"psetex" | b"setnx" | b"mset" | b"incr" | b"decr" | b"incrby" | b"decrby"
+                    | b"del" | b"expire" | b"pexpire" | b"persist" => Weight::Write,
+                    _ => Weight::Heavy,
+                }
+            }
+        }
+    }
+
+    /// Key and value of a put that may share a write: no TTL, within limits.
+    fn plain_put(&self) -> Option<(&[u8], &[u8])> {
+        let (key, value) = match self {
+            Queued::Native(Request::Put { key, value, ttl_ms: None }) => (key.as_slice(), value.as_slice()),
+            Queued::Resp(args) if args.len() == 3 && args[0].eq_ignore_ascii_case(b"set") => {
+                (args[1].as_slice(), args[2].as_slice())
+            }
+            _ => return None,
+        };
+        (key.len() <= KEY_BYTES_MAX && value.len() <= VALUE_BYTES_MAX).then_some((key, value))
+    }
+}
+
+/// Runs several jobs (each one connection's requests, in order) and
+/// returns each job's answers. Puts from different jobs may share a write:
+/// they are independent, and each connection's own order is kept.
+pub fn run_jobs(ctx: &Context<'_>, jobs: Vec<Vec<Queued>>) -> Vec<Vec<u8>> {
+    let mut outs = vec![Vec::new(); jobs.len()];
+    let mut pending =
+        jobs.into_iter().enumerate().flat_map(|(job, requests)| requests.into_iter().map(move |r| (job, r))).peekable();
+    while let Some((job, request)) = pending.next() {
+        let mut bytes = request.plain_put().map(|(key, value)| key.len() + value.len());
+        let mut run = vec![(job, request)];
+        while let Some(so_far) = bytes
+            && run.len() < BATCH_OPS_MAX
+            && let Some(next) = pending.next_if(|(_, next)| {
+                next.plain_put().is_some_and(|(key, value)| so_far + key.len() + value.len() <= SHARED_WRITE_BYTES_MAX)
+            })
+        {
+            bytes = next.1.plain_put().map(|(key, value)| so_far + key.len() + value.len());
+            run.push(next);
+        }
+        if run.len() >= 2 {
+            shared_put(ctx, run, &mut outs);
+        } else {
+            for (job, request) in run {
+                run_one(ctx, request, &mut outs[job]);
+            }
+        }
+    }
+    outs
+}
+
+fn run_one(ctx: &Context<'_>, request: Queued, out: &mut Vec<u8>) {
+    match request {
+        Queued::Native(request) => frame_response(&handler::handle(ctx, request), out),
+        // QUIT's closing is arranged when it is read (server.rs, `ingest`).
+        Queued::Resp(command) => {
+            let _: resp::After = resp::execute(ctx, &command, out);
+        }
+    }
+}
+
+/// One write for a run of two or more plain puts; each answer goes to its
+/// job's output.
+fn shared_put(ctx: &Context<'_>, run: Vec<(usize, Queued)>, outs: &mut [Vec<u8>]) {
+    let started = Instant::now();
+    let mut answer_to = Vec::with_capacity(run.len());
+    let ops: Vec<BatchOp> = run
+        .into_iter()
+        .filter_map(|(job, request)| {
+            answer_to.push((job, matches!(request, Queued::Native(_))));
+            match request {
+                Queued::Native(Request::Put { key, value, .. }) => Some(BatchOp::Put { key, value, ttl: None }),
+                Queued::Resp(mut args) if args.len() == 3 => {
+                    let value = args.pop()?;
+                    let key = args.pop()?;
+                    Some(BatchOp::Put { key, value, ttl: None })
+                }
+                _ => None, // not a plain put: `run_jobs` never sends one
+            }
+        })
+        .collect();
+    let result = ctx.store.write_batch(&ops);
+    let elapsed_us = started.elapsed().as_micros() as u64;
+    let put_index = crate::metrics::COMMANDS.iter().position(|c| *c == "put").unwrap_or(0);
+    for (job, native) in answer_to {
+        ctx.metrics.record(put_index, elapsed_us, result.is_ok());
+        let out = &mut outs[job];
+        match (native, &result) {
+            (true, Ok(())) => frame_response(&Response::Done, out),
+            (true, Err(err)) => frame_response(&handler::error_response(err), out),
+            (false, Ok(())) => put_simple(out, "OK"),
+            (false, Err(err)) => put_error(out, &format!("ERR {err}")),
+        }
+    }
+}
+
+/// Appends `response` as a frame (an encoding failure becomes an Internal
+/// error response instead).
+pub fn frame_response(response: &Response, out: &mut Vec<u8>) {
+    if let Err(err) = frame_message(response, out) {
+        let fallback = Response::error(ErrorKind::Internal, format!("response could not be encoded: {err}"));
+        let _ = frame_message(&fallback, out);
+    }
+}
