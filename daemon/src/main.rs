@@ -1,12 +1,14 @@
 //! kvd: parse arguments, open the store (exclusive lock), bind the socket,
 //! serve until SIGTERM/SIGINT, checkpoint, exit 0. The work is in the
-//! modules: `config`, `logging`, `socket`, `server`, `handler`, `metrics`.
+//! modules: `config`, `logging`, `socket`, `server`, `handler`, `metrics`,
+//! `pipeline`, `resp/`, `malloc`.
 #![deny(unsafe_code)]
 
 mod config;
 mod detach;
 mod handler;
 mod logging;
+mod malloc;
 mod metrics;
 mod pipeline;
 mod resp;
@@ -20,6 +22,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 fn main() -> ExitCode {
+    // First of all, while nothing has been opened or started: may replace
+    // this process image with kvd again, tuned (malloc.rs).
+    malloc::tune();
     let args = config::Args::parse();
     if let Err(err) = args.validate() {
         eprintln!("kvd: {err:#}");

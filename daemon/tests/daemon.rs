@@ -423,3 +423,20 @@ fn compact_reclaims_space_and_keeps_every_value() {
     }
     assert!(kvd.stop().0.success());
 }
+
+#[test]
+fn kvd_runs_with_its_malloc_tunables_under_its_own_pid() {
+    // kvd executes itself again once at start with glibc malloc tunables
+    // (daemon/src/malloc.rs): the process the parent started carries them.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kvd = Kvd::start(dir.path(), &[]);
+    let environ = std::fs::read(format!("/proc/{}/environ", kvd.child.id())).expect("environ");
+    let vars: Vec<String> = environ.split(|&b| b == 0).map(|v| String::from_utf8_lossy(v).into_owned()).collect();
+    assert!(vars.iter().any(|v| v == "BLOCKKV_MALLOC_TUNED=1"), "{vars:?}");
+    assert!(
+        vars.iter().any(|v| v.starts_with("GLIBC_TUNABLES=") && v.contains("glibc.malloc.mmap_threshold")),
+        "{vars:?}"
+    );
+    let (status, stderr) = kvd.stop();
+    assert!(status.success(), "{stderr}");
+}
