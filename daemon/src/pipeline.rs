@@ -34,6 +34,8 @@ pub enum Queued {
 pub enum Weight {
     /// A read of a key or two (and PING and the like): microseconds.
     Read,
+    /// A plain put: it shares one write with every other put run with it.
+    Put,
     /// A write of a key or a few: a `pwrite`, and with `--sync always` an
     /// `fdatasync` wait.
     Write,
@@ -44,6 +46,9 @@ pub enum Weight {
 
 impl Queued {
     pub fn weight(&self) -> Weight {
+        if self.plain_put().is_some() {
+            return Weight::Put;
+        }
         match self {
             Queued::Native(request) => match request {
                 Request::Ping | Request::Get { .. } | Request::Exists { .. } | Request::Ttl { .. } => Weight::Read,
