@@ -171,3 +171,5 @@ echo "# blockkv vs redis-server $(redis-server --version | sed -n 's/.*v=\([^ ]*
 throughput "kvd --sync periodic vs redis appendfsync everysec" periodic everysec "set get"
 throughput "kvd --sync always vs redis appendfsync always" always always "set"
 restart
+stop_kvd
+stop_redis
