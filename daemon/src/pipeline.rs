@@ -1,8 +1,8 @@
-//! Running jobs: each is one connection's pipelined requests, in order; a
-//! worker takes every job waiting when it wakes. A run of consecutive plain
-//! puts — native `Put`, RESP `SET key value`, from one connection's
-//! pipeline or from several connections' jobs — goes to the engine as one
-//! write (`Store::write_batch`): one `pwrite` and, with `--sync always`, one
+//! Running jobs: each is one connection's pipelined requests, in order;
+//! the event loop runs every ready connection's short job of a turn
+//! together. A run of consecutive plain puts — native `Put`, RESP `SET key
+//! value`, from one connection's pipeline or from several connections'
+//! jobs — goes to the engine as one write (`Store::write_batch`): one `pwrite` and, with `--sync always`, one
 //! `fdatasync` for all of them, where one at a time would pay a system call
 //! (and a sync wait) each. Each put still gets its
 //! own answer, sent only once the shared write is as durable as a single
@@ -14,7 +14,7 @@ use crate::handler::{self, Context};
 use crate::resp;
 use blockkv_engine::BatchOp;
 use blockkv_engine::limits::{BATCH_OPS_MAX, KEY_BYTES_MAX, VALUE_BYTES_MAX};
-use blockkv_protocol::resp::{Command, put_error, put_simple};
+use blockkv_protocol::resp::{Command, put_simple};
 use blockkv_protocol::{ErrorKind, Request, Response, frame_message};
 use std::time::Instant;
 
@@ -153,7 +153,7 @@ fn shared_put(ctx: &Context<'_>, run: Vec<(usize, Queued)>, outs: &mut [Vec<u8>]
             (true, Ok(())) => frame_response(&Response::Done, out),
             (true, Err(err)) => frame_response(&handler::error_response(err), out),
             (false, Ok(())) => put_simple(out, "OK"),
-            (false, Err(err)) => put_error(out, &format!("ERR {err}")),
+            (false, Err(err)) => resp::put_engine_error(out, err),
         }
     }
 }

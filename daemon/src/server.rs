@@ -45,8 +45,6 @@ use std::time::{Duration, Instant};
 pub const PIPELINE_REQUESTS_MAX: usize = 1024;
 /// Requests handed to a worker in one job.
 pub const JOB_REQUESTS_MAX: usize = 256;
-/// Jobs a worker takes in one go (all that are waiting, up to this).
-pub const JOBS_PER_WAKE_MAX: usize = 64;
 /// Rounds of short jobs the event loop runs in one turn before it polls
 /// for new input again.
 const INLINE_ROUNDS_MAX: usize = 4;
@@ -262,24 +260,17 @@ impl Server {
 
 fn worker(ctx: &Context<'_>, jobs: &Mutex<Receiver<Job>>, done: &Sender<(Token, Vec<u8>)>, waker: &Waker) {
     loop {
-        // Every job waiting, up to JOBS_PER_WAKE_MAX: their puts can share
-        // one write (pipeline.rs).
-        let taken: Vec<Job> = match jobs.lock() {
-            Ok(jobs) => match jobs.recv() {
-                Ok(first) => std::iter::once(first)
-                    .chain(std::iter::from_fn(|| jobs.try_recv().ok()))
-                    .take(JOBS_PER_WAKE_MAX)
-                    .collect(),
-                Err(_) => return,
-            },
+        // One job at a time: plain puts, which gain from sharing a write,
+        // run on the event loop; a worker's job is answered as soon as it
+        // is done, never held behind another connection's long one.
+        let job = match jobs.lock() {
+            Ok(jobs) => jobs.recv(),
             Err(_) => return,
         };
-        let tokens: Vec<Token> = taken.iter().map(|job| job.token).collect();
-        let outs = pipeline::run_jobs(ctx, taken.into_iter().map(|job| job.requests).collect());
-        for (token, out) in tokens.into_iter().zip(outs) {
-            if done.send((token, out)).is_err() {
-                return;
-            }
+        let Ok(job) = job else { return };
+        let out = pipeline::run_jobs(ctx, vec![job.requests]).pop().unwrap_or_default();
+        if done.send((job.token, out)).is_err() {
+            return;
         }
         let _ = waker.wake();
     }
@@ -345,7 +336,14 @@ impl Loop {
             self.read(token, read_closed);
         }
         if writable || readable {
+            let was_paused = self.connections.get(&token).is_some_and(Connection::reading_paused);
             self.progress(token);
+            // Answers drained below the limit: read what waited meanwhile
+            // (no new edge reports bytes that arrived while paused).
+            if was_paused && self.connections.get(&token).is_some_and(|c| !c.reading_paused()) {
+                self.read(token, true);
+                self.progress(token);
+            }
         }
     }
 

@@ -174,7 +174,7 @@ fn allocate_chain(inner: &Inner, bitmap: &mut [u8], entries: u64, floor: u64) ->
     let (mut chain, mut passed_over) = (Vec::with_capacity(count as usize), Vec::new());
     {
         let mut table = inner.table.lock();
-        while (chain.len() as u64) < count {
+        while (chain.len() as u64) < count && passed_over.len() < PASSED_OVER_MAX {
             let Some(block) = table.allocate(Purpose::Checkpoint, BlockUse::Snapshot) else { break };
             if hiding_keys(inner, block, floor).is_empty() {
                 chain.push(block);
@@ -183,6 +183,10 @@ fn allocate_chain(inner: &Inner, bitmap: &mut [u8], entries: u64, floor: u64) ->
             }
         }
     }
+    // Keep only as many passed-over blocks as the chain lacks, and give the
+    // others back before the carried tombstones need room in the log.
+    let shortfall = (count as usize).saturating_sub(chain.len()).min(passed_over.len());
+    free_all(inner, &passed_over.split_off(shortfall));
     let mut carried = false;
     while (chain.len() as u64) < count
         && let Some(block) = passed_over.pop()
@@ -191,7 +195,9 @@ fn allocate_chain(inner: &Inner, bitmap: &mut [u8], entries: u64, floor: u64) ->
             let mut log = inner.log.lock();
             if lookup::find(&*inner.storage, &inner.index, &key, key_hash(&key)).current.is_none() {
                 let op = Op { key: &key, value: &[], tombstone: true, expires_ms: 0 };
-                if let Err(err) = inner.append_locked(&mut log, &[op], Purpose::Delete) {
+                // Part of the checkpoint's own work: it may use the blocks
+                // reserved for checkpoints.
+                if let Err(err) = inner.append_locked(&mut log, &[op], Purpose::Checkpoint) {
                     drop(log);
                     free_all(inner, chain.iter().chain(&passed_over).chain([&block]));
                     return Err(err);
@@ -225,6 +231,11 @@ fn allocate_chain(inner: &Inner, bitmap: &mut [u8], entries: u64, floor: u64) ->
     }
     Ok(chain)
 }
+
+/// Free blocks a snapshot may pass over before it falls back to carrying
+/// tombstones: each is a block read and an index lookup per record, and
+/// every block taken is one fewer for writers until the chain is done.
+const PASSED_OVER_MAX: usize = 64;
 
 fn free_all<'a>(inner: &Inner, blocks: impl IntoIterator<Item = &'a u32>) {
     let mut table = inner.table.lock();

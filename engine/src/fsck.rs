@@ -164,7 +164,7 @@ impl Store {
         let floor = table.oldest_generation().unwrap_or(u64::MAX);
         let visible_puts: HashSet<&[u8]> = records
             .iter()
-            .filter(|r| r.header.lsn <= last_lsn && !r.header.is_tombstone())
+            .filter(|r| r.header.lsn <= last_lsn && !r.header.is_tombstone() && !r.extents.is_empty())
             .filter(|r| headers[r.block as usize].is_some_and(|h| h.generation >= floor))
             .map(|r| r.key.as_slice())
             .collect();

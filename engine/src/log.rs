@@ -131,6 +131,7 @@ impl LogWriter {
             sealed: self.sealed.len(),
             next_gen: self.next_gen,
             next_lsn: self.next_lsn,
+            floor_gen: self.floor_gen,
         };
         let mut plan = Plan { allocated: Vec::new() };
         let batch_count = ops.len() as u16;
@@ -301,6 +302,8 @@ impl LogWriter {
         }
         self.next_gen = saved.next_gen;
         self.next_lsn = saved.next_lsn;
+        // The headers of the blocks given back are never written.
+        self.floor_gen = saved.floor_gen;
         let mut candidates = self.sealed.split_off(saved.sealed).into_iter().chain(self.active.take());
         self.active = saved.active.and_then(|(block, used)| {
             let mut active = candidates.find(|a| a.block == block)?;
@@ -322,6 +325,7 @@ struct Saved {
     sealed: usize,
     next_gen: u64,
     next_lsn: u64,
+    floor_gen: u64,
 }
 
 fn allocate(table: &mut BlockTable, plan: &mut Plan, purpose: Purpose) -> Result<u32, u64> {

@@ -267,6 +267,12 @@ impl Store {
         self.write(&[op], Purpose::User)
     }
 
+    /// Keys in the index (expired ones included until removed): what
+    /// `stats().keys` says, without its locks.
+    pub fn key_count(&self) -> u64 {
+        self.inner.index.len()
+    }
+
     /// The value of `key`, or None if absent or expired. Never returns bytes
     /// that failed their checksum: those give `Error::Corrupt`.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {

@@ -58,6 +58,10 @@ impl Store {
         let (current, expires_ms) = match self.current_live(key)? {
             Some(current) => {
                 let expires_ms = current.first.header.expires_ms;
+                // A longer value is no integer: do not read megabytes to say so.
+                if current.first.header.value_len as usize > INTEGER_TEXT_BYTES_MAX {
+                    return Err(Error::NotAnInteger);
+                }
                 let value = read_value(&*self.inner.storage, current.first)?;
                 (parse_integer(&value).ok_or(Error::NotAnInteger)?, expires_ms)
             }

@@ -22,11 +22,13 @@ pub const RESP_ARGS_MAX: usize = 1024 * 1024;
 /// Bytes in one bulk string: the largest value kvd stores (16 MiB), plus
 /// room for a key or a command name.
 pub const RESP_BULK_BYTES_MAX: usize = crate::frame::FRAME_BYTES_MAX;
-/// Bytes in all of one command's bulk strings together (an MSET of many
-/// values): the engine's batch limit.
+/// Bytes of one array command, headers included (an MSET of many values):
+/// the engine's batch limit.
 pub const RESP_COMMAND_BYTES_MAX: usize = 64 * 1024 * 1024;
-/// Bytes in an inline command line, and in a `*N` or `$N` header line.
+/// Bytes in an inline command line.
 pub const RESP_INLINE_BYTES_MAX: usize = 64 * 1024;
+/// Bytes in a `*N` or `$N` header line: room for a sign and 20 digits.
+pub const RESP_HEADER_BYTES_MAX: usize = 32;
 /// Arguments whose space is reserved up front; a longer array grows as its
 /// elements actually arrive.
 const ARGS_PREALLOCATED_MAX: usize = 1024;
@@ -61,6 +63,20 @@ pub struct RespDecoder {
     buf: Vec<u8>,
     /// Bytes of `buf` already decoded into commands.
     at: usize,
+    /// How far into the array at `at` the complete arguments reach, kept
+    /// across calls so bytes arriving in pieces are each looked at once.
+    partial: Option<PartialArray>,
+}
+
+/// An array command not complete yet. Offsets are from `RespDecoder::at`
+/// (compacting the buffer drops only bytes before it).
+#[derive(Debug)]
+struct PartialArray {
+    count: usize,
+    /// (offset, length) of each complete argument.
+    args: Vec<(usize, usize)>,
+    /// Where the next argument's `$` line starts.
+    next: usize,
 }
 
 /// Where a partial parse stands: `Ok(None)` means "wait for more bytes".
@@ -87,24 +103,66 @@ impl RespDecoder {
     /// The next whole command, `None` if more bytes are needed. An error
     /// leaves the decoder unusable: the connection is to be closed.
     pub fn next_command(&mut self) -> Step<Command> {
-        let input = &self.buf[self.at..];
-        let parsed = match input.first() {
-            None => return Ok(None),
-            Some(b'*') => parse_array(input)?,
-            Some(_) => parse_inline(input)?,
-        };
-        match parsed {
-            Some((command, used)) => {
-                self.at += used;
-                if self.at == self.buf.len() {
-                    self.buf.clear();
-                    self.at = 0;
-                }
-                // An empty inline line (a bare "\r\n") is skipped, as Redis does.
-                if command.is_empty() { self.next_command() } else { Ok(Some(command)) }
+        loop {
+            let input = &self.buf[self.at..];
+            let parsed = match input.first() {
+                None => return Ok(None),
+                Some(b'*') => self.parse_array()?,
+                Some(_) => parse_inline(input)?,
+            };
+            let Some((command, used)) = parsed else { return Ok(None) };
+            self.at += used;
+            if self.at == self.buf.len() {
+                self.buf.clear();
+                self.at = 0;
             }
-            None => Ok(None),
+            // An empty command (a bare line, `*0`, `*-1`) is skipped, as Redis does.
+            if !command.is_empty() {
+                return Ok(Some(command));
+            }
         }
+    }
+
+    /// `*N\r\n` then N bulk strings; each complete argument is checked once,
+    /// and all are copied out once the last has arrived.
+    fn parse_array(&mut self) -> Step<(Command, usize)> {
+        let input = &self.buf[self.at..];
+        let mut partial = match self.partial.take() {
+            Some(partial) => partial,
+            None => {
+                let Some((header, used)) = line(input, RESP_HEADER_BYTES_MAX)? else { return Ok(None) };
+                // *0 and *-1 are empty commands.
+                let count = length(header, "multibulk", -1, RESP_ARGS_MAX)?.max(0) as usize;
+                PartialArray { count, args: Vec::with_capacity(count.min(ARGS_PREALLOCATED_MAX)), next: used }
+            }
+        };
+        while partial.args.len() < partial.count {
+            let rest = &input[partial.next..];
+            let Some((header, header_bytes)) = line(rest, RESP_HEADER_BYTES_MAX)? else {
+                self.partial = Some(partial);
+                return Ok(None);
+            };
+            if header.first() != Some(&b'$') {
+                let got = header.first().map_or("end of line".to_string(), |&b| format!("'{}'", b.escape_ascii()));
+                return protocol_error(format!("expected '$', got {got}"));
+            }
+            let len = length(header, "bulk", 0, RESP_BULK_BYTES_MAX)? as usize;
+            let end = partial.next + header_bytes + len + 2;
+            if end > RESP_COMMAND_BYTES_MAX {
+                return protocol_error(format!("command of more than {RESP_COMMAND_BYTES_MAX} bytes"));
+            }
+            if input.len() < end {
+                self.partial = Some(partial);
+                return Ok(None);
+            }
+            if &input[end - 2..end] != b"\r\n" {
+                return protocol_error("bulk string not followed by CRLF");
+            }
+            partial.args.push((partial.next + header_bytes, len));
+            partial.next = end;
+        }
+        let args = partial.args.iter().map(|&(start, len)| input[start..start + len].to_vec()).collect();
+        Ok(Some((args, partial.next)))
     }
 }
 
@@ -131,39 +189,6 @@ fn length(text: &[u8], what: &str, min: i64, max: usize) -> Result<i64, RespErro
         Some(n) if n > max as i64 => protocol_error(format!("{what} length {n} is over the limit of {max}")),
         _ => protocol_error(format!("invalid {what} length")),
     }
-}
-
-/// `*N\r\n` then N bulk strings.
-fn parse_array(input: &[u8]) -> Step<(Command, usize)> {
-    let Some((header, mut used)) = line(input, RESP_INLINE_BYTES_MAX)? else { return Ok(None) };
-    let count = length(header, "multibulk", -1, RESP_ARGS_MAX)?;
-    // *0 and *-1 are empty commands; Redis skips them.
-    let count = count.max(0) as usize;
-    let mut args = Vec::with_capacity(count.min(ARGS_PREALLOCATED_MAX));
-    let mut total = 0usize;
-    for _ in 0..count {
-        let rest = &input[used..];
-        let Some((header, header_bytes)) = line(rest, RESP_INLINE_BYTES_MAX)? else { return Ok(None) };
-        if header.first() != Some(&b'$') {
-            let got = header.first().map_or("end of line".to_string(), |&b| format!("'{}'", b.escape_ascii()));
-            return protocol_error(format!("expected '$', got {got}"));
-        }
-        let len = length(header, "bulk", 0, RESP_BULK_BYTES_MAX)? as usize;
-        total += len;
-        if total > RESP_COMMAND_BYTES_MAX {
-            return protocol_error(format!("command of more than {RESP_COMMAND_BYTES_MAX} bytes"));
-        }
-        let body = &rest[header_bytes..];
-        if body.len() < len + 2 {
-            return Ok(None);
-        }
-        if &body[len..len + 2] != b"\r\n" {
-            return protocol_error("bulk string not followed by CRLF");
-        }
-        args.push(body[..len].to_vec());
-        used += header_bytes + len + 2;
-    }
-    Ok(Some((args, used)))
 }
 
 /// One line of words separated by spaces (no quoting: what redis-benchmark
@@ -291,6 +316,23 @@ mod tests {
         }
         let long_line = vec![b'a'; RESP_INLINE_BYTES_MAX + 10];
         assert!(decode_all(&long_line).is_err(), "an endless inline line");
+    }
+
+    #[test]
+    fn a_flood_of_empty_lines_is_skipped_without_recursion() {
+        // Review finding: skipping an empty command recursed, one frame per
+        // line; a 64 KiB read of newlines then risked the stack.
+        let mut input = vec![b'\n'; 200_000];
+        input.extend_from_slice(b"*0\r\n*-1\r\nPING\r\n");
+        assert_eq!(decode_all(&input), Ok(vec![args(&["PING"])]));
+    }
+
+    #[test]
+    fn header_lines_are_short() {
+        // A `$` header padded with zeros is refused from its first 34 bytes.
+        let mut input = b"*1\r\n$".to_vec();
+        input.extend_from_slice(&[b'0'; 100]);
+        assert!(decode_all(&input).is_err_and(|err| err.0.contains("line longer")));
     }
 
     #[test]

@@ -69,7 +69,7 @@ pub(super) fn persist(ctx: &Context<'_>, args: &[Vec<u8>], out: &mut Vec<u8>) ->
 
 pub(super) fn dbsize(ctx: &Context<'_>, _args: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
     // As in Redis, keys whose TTL has passed count until they are removed.
-    put_integer(out, ctx.store.stats().keys as i64);
+    put_integer(out, ctx.store.key_count() as i64);
     Ok(())
 }
 

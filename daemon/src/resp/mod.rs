@@ -66,6 +66,15 @@ impl From<Error> for Failure {
 
 pub(crate) type Reply = Result<(), Failure>;
 
+/// An engine error as a RESP error line (`-ERR …`, `-READONLY …`).
+pub fn put_engine_error(out: &mut Vec<u8>, err: &Error) {
+    let failure = match err {
+        Error::ReadOnly => Failure(format!("READONLY {err}")),
+        other => Failure::err(other),
+    };
+    put_error(out, &failure.0);
+}
+
 /// One RESP command: how many arguments it takes (the name included;
 /// negative: at least that many) and what runs it.
 struct Spec {

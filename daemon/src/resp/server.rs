@@ -81,7 +81,7 @@ fn info_section(ctx: &Context<'_>, section: &str, text: &mut String) {
             line("blockkv_live_bytes", &stats.live_bytes);
             line("blockkv_capacity_bytes", &stats.capacity_bytes);
         }
-        "keyspace" => line("db0", &format_args!("keys={}", ctx.store.stats().keys)),
+        "keyspace" => line("db0", &format_args!("keys={}", ctx.store.key_count())),
         _ => {}
     }
 }

@@ -153,7 +153,10 @@ pub fn full_scan(storage: &dyn Storage, headers: &[Option<BlockHeader>], resync:
         table.set_use(block, BlockUse::Log { generation: 0 });
     }
     let mut entries = Vec::with_capacity(newest.len());
-    for record in newest.values().filter(|r| !r.header.is_tombstone()) {
+    // A record with no extents is an expired one whose chain is broken: it
+    // only hides older versions (`assemble_chains`).
+    let absent = |r: &Record| r.header.is_tombstone() || r.extents.is_empty();
+    for record in newest.values().filter(|r| !absent(r)) {
         for &(block, bytes) in &record.extents {
             table.add_live(block, bytes);
         }
@@ -162,7 +165,7 @@ pub fn full_scan(storage: &dyn Storage, headers: &[Option<BlockHeader>], resync:
     let keys_lost = damaged
         .iter()
         .filter_map(|d| d.key_hint.clone())
-        .filter(|key| newest.get(key.as_slice()).is_none_or(|r| r.header.is_tombstone()))
+        .filter(|key| newest.get(key.as_slice()).is_none_or(|r| absent(r)))
         .collect();
     Scanned {
         index: Index::from_entries(&entries),
@@ -287,15 +290,16 @@ fn assemble_chains(scans: &[BlockScan], now_ms: u64, broken: &mut Vec<(Damage, u
                             header.expires_ms,
                         ));
                         // An expired record still says "absent since lsn N"
-                        // with its FIRST alone (its value is never read):
-                        // kept, it hides the older versions of its key.
+                        // with its FIRST alone: kept, with no extents (it
+                        // is never indexed or counted live, like a
+                        // tombstone), it hides the older versions of its key.
                         if header.expires_ms != 0 && header.expires_ms <= now_ms {
                             records.push(Record {
                                 header,
                                 key: fragment.key.clone(),
                                 block: scan.block,
                                 offset: fragment.offset,
-                                extents: vec![(scan.block, header.fragment_bytes() as u32)],
+                                extents: Vec::new(),
                             });
                         }
                     }
