@@ -58,13 +58,23 @@ impl Queued {
                 Request::Scan { .. } | Request::Stats | Request::Checkpoint | Request::Compact => Weight::Heavy,
             },
             Queued::Resp(args) => {
-                let name = args.first().map(|name| name.to_ascii_lowercase()).unwrap_or_default();
-                match name.as_slice() {
-                    b"get" | b"mget" | b"exists" | b"ttl" | b"pttl" | b"ping" | b"echo" | b"dbsize" | b"select"
-                    | b"client" | b"config" | b"command" | b"quit" => Weight::Read,
-                    b"set" | b"setex" | b"psetex" | b"setnx" | b"mset" | b"incr" | b"decr" | b"incrby" | b"decrby"
-                    | b"del" | b"expire" | b"pexpire" | b"persist" => Weight::Write,
-                    _ => Weight::Heavy,
+                const READS: [&[u8]; 13] = [
+                    b"get", b"mget", b"exists", b"ttl", b"pttl", b"ping", b"echo", b"dbsize", b"select", b"client",
+                    b"config", b"command", b"quit",
+                ];
+                const WRITES: [&[u8]; 13] = [
+                    b"set", b"setex", b"psetex", b"setnx", b"mset", b"incr", b"decr", b"incrby", b"decrby", b"del",
+                    b"expire", b"pexpire", b"persist",
+                ];
+                // No lowercase copy: this runs for every request.
+                let name = args.first().map_or(&[][..], Vec::as_slice);
+                let is = |names: &[&[u8]]| names.iter().any(|n| name.eq_ignore_ascii_case(n));
+                if is(&READS) {
+                    Weight::Read
+                } else if is(&WRITES) {
+                    Weight::Write
+                } else {
+                    Weight::Heavy
                 }
             }
         }

@@ -434,7 +434,7 @@ impl Loop {
 
     fn collect_done(&mut self) {
         while let Ok((token, bytes)) = self.done.try_recv() {
-            self.finish(token, &bytes);
+            self.finish(token, bytes);
         }
     }
 
@@ -451,7 +451,7 @@ impl Loop {
             let tokens: Vec<Token> = jobs.iter().map(|job| job.token).collect();
             let outs = pipeline::run_jobs(ctx, jobs.into_iter().map(|job| job.requests).collect());
             for (token, out) in tokens.into_iter().zip(outs) {
-                self.finish(token, &out);
+                self.finish(token, out);
             }
         }
     }
@@ -462,10 +462,16 @@ impl Loop {
     }
 
     /// A job's answers are ready: queue them and move the connection on.
-    fn finish(&mut self, token: Token, bytes: &[u8]) {
+    fn finish(&mut self, token: Token, bytes: Vec<u8>) {
         let Some(conn) = self.connections.get_mut(&token) else { return };
         conn.in_flight = false;
-        conn.out.extend_from_slice(bytes);
+        if conn.out_at == conn.out.len() {
+            // The usual case, nothing unsent: take the buffer, no copy.
+            conn.out = bytes;
+            conn.out_at = 0;
+        } else {
+            conn.out.extend_from_slice(&bytes);
+        }
         let was_paused = conn.reading_paused();
         self.progress(token);
         // Reading may have been paused by backpressure: resume by hand,

@@ -163,9 +163,8 @@ pub fn is_quit(command: &Command) -> bool {
 pub fn execute(ctx: &Context<'_>, command: &Command, out: &mut Vec<u8>) -> After {
     let started = Instant::now();
     let Some(name) = command.first() else { return After::Continue };
-    let lower = name.to_ascii_lowercase();
-    let Some(spec) = SPECS.iter().find(|spec| spec.name.as_bytes() == lower.as_slice()) else {
-        put_error(out, &unknown(ctx, command, &lower).0);
+    let Some(spec) = SPECS.iter().find(|spec| name.eq_ignore_ascii_case(spec.name.as_bytes())) else {
+        put_error(out, &unknown(ctx, command, &name.to_ascii_lowercase()).0);
         return After::Continue;
     };
     let argc = command.len() as i32;
