@@ -9,7 +9,8 @@
 #    at pipeline 1 and 16, alternating kvd, redis, kvd, redis … for
 #    --rounds rounds; the median of each, and kvd/redis. Twice: kvd
 #    --sync periodic vs redis appendfsync everysec, and kvd --sync always
-#    vs redis appendfsync always (SET only). kv-bench (native protocol)
+#    vs redis appendfsync always (SET only); 5 rounds by default (a cell's
+#    rounds spread by ±10-40% on a shared 2-core machine). kv-bench (native protocol)
 #    runs the same shapes against kvd, for the native figure.
 # 2. Restart: --restart-keys keys (11-byte keys, 100-byte values) loaded
 #    into each through `redis-cli --pipe` (the same bytes); memory per key
@@ -18,7 +19,7 @@
 #    1 GiB file, redis from its append-only file). Median of --rounds.
 set -euo pipefail
 
-rounds=3
+rounds=5
 requests=200000
 restart_keys=1000000
 while (($# > 0)); do
