@@ -57,6 +57,13 @@ impl Failure {
 
 impl From<Error> for Failure {
     fn from(err: Error) -> Failure {
+        Failure::engine(&err)
+    }
+}
+
+impl Failure {
+    /// An engine error: `-READONLY …` for a read-only store, else `-ERR …`.
+    fn engine(err: &Error) -> Failure {
         match err {
             Error::ReadOnly => Failure(format!("READONLY {err}")),
             other => Failure::err(other),
@@ -68,11 +75,7 @@ pub(crate) type Reply = Result<(), Failure>;
 
 /// An engine error as a RESP error line (`-ERR …`, `-READONLY …`).
 pub fn put_engine_error(out: &mut Vec<u8>, err: &Error) {
-    let failure = match err {
-        Error::ReadOnly => Failure(format!("READONLY {err}")),
-        other => Failure::err(other),
-    };
-    put_error(out, &failure.0);
+    put_error(out, &Failure::engine(err).0);
 }
 
 /// One RESP command: how many arguments it takes (the name included;
