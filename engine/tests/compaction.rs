@@ -41,6 +41,19 @@ fn churn(store: &Store, keys: u32, rounds: u32) -> State {
     truth
 }
 
+/// `rounds` rounds of 300-byte puts over `keys`, each followed by a full
+/// compaction: old blocks empty out and the tombstones `churn` left go.
+fn overwrite_and_compact(store: &Store, truth: &mut State, keys: std::ops::Range<u32>, rounds: u32) {
+    for round in 0..rounds {
+        for i in keys.clone() {
+            let v = value(i, round, 300);
+            store.put(&key(i), &v).expect("put");
+            truth.insert(key(i), v);
+        }
+        store.compact().expect("compact");
+    }
+}
+
 fn assert_state(store: &Store, truth: &State, keys: u32, what: &str) {
     for i in 0..keys {
         let got = store.get(&key(i)).unwrap_or_else(|err| panic!("{what}: get {i}: {err}"));
@@ -99,14 +112,7 @@ fn no_deleted_key_comes_back_through_any_recovery_path() {
     // then recovery from the checkpoint, from a full scan, and salvage.
     let (disk, store, clock) = new_sim_store(16 * 1024 * 1024, SyncPolicy::Always);
     let mut truth = churn(&store, 200, 2);
-    for round in 0..12u32 {
-        for i in 200..400u32 {
-            let v = value(i, round, 300);
-            store.put(&key(i), &v).expect("put");
-            truth.insert(key(i), v);
-        }
-        store.compact().expect("compact");
-    }
+    overwrite_and_compact(&store, &mut truth, 200..400, 12);
     let stats = store.stats();
     assert!(stats.tombstones_dropped > 0, "the test must make the compactor drop tombstones: {stats:?}");
     assert_state(&store, &truth, 400, "live");
@@ -330,14 +336,7 @@ fn a_full_scan_ignores_free_blocks_below_the_floor_when_the_tombstones_are_gone(
     use blockkv_engine::format::{FIRST_DATA_BLOCK, block_offset};
     let (disk, store, clock) = new_sim_store(4 * 1024 * 1024, SyncPolicy::Always);
     let mut truth = churn(&store, 200, 3);
-    for round in 0..12u32 {
-        for i in 1000..1100u32 {
-            let v = value(i, round, 300);
-            store.put(&key(i), &v).expect("put");
-            truth.insert(key(i), v);
-        }
-        store.compact().expect("compact");
-    }
+    overwrite_and_compact(&store, &mut truth, 1000..1100, 12);
     let store_stats = store.stats();
     store.close().expect("close");
     let mut image = disk.durable_image();
