@@ -8,7 +8,10 @@
 //! `cargo run --release -p blockkv-engine --example compaction_bench -- 0.5`
 //! (argument: live fraction; `--value-bytes N`, default 8192; `--rate N`:
 //! offer N puts per second instead of as many as one thread can issue —
-//! latencies are then each put's own time, at a load the store sustains).
+//! latencies are then each put's own time, at a load the store sustains;
+//! `--rounds N`, default 3: baseline and compacting runs alternate N times
+//! and the medians are compared, since one run's p99 on a shared machine
+//! swings several-fold).
 
 use blockkv_engine::{Options, Store, SyncPolicy};
 use rand::rngs::StdRng;
@@ -79,53 +82,76 @@ fn run(
     Ok(Run { no_space, latencies, elapsed, stats_before, stats_after })
 }
 
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn flag<T: std::str::FromStr>(args: &[String], name: &str) -> Result<Option<T>, Box<dyn std::error::Error>>
+where
+    T::Err: std::error::Error + 'static,
+{
+    match args.iter().position(|a| a == name) {
+        Some(at) => Ok(Some(args.get(at + 1).ok_or(format!("{name} needs a value"))?.parse()?)),
+        None => Ok(None),
+    }
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let live_fraction: f64 = args.first().map_or(Ok(0.5), |a| a.parse())?;
-    let value_bytes: usize = match args.iter().position(|a| a == "--value-bytes") {
-        Some(at) => args.get(at + 1).ok_or("--value-bytes N")?.parse()?,
-        None => 8192,
-    };
-    let rate: Option<f64> = match args.iter().position(|a| a == "--rate") {
-        Some(at) => Some(args.get(at + 1).ok_or("--rate N")?.parse()?),
-        None => None,
-    };
-    let baseline = run(BASELINE_FILE_BYTES, false, live_fraction, value_bytes, rate)?;
-    let compacting = run(FILE_BYTES, true, live_fraction, value_bytes, rate)?;
-    let (before, after) = (&compacting.stats_before, &compacting.stats_after);
-    let user = after.user_bytes_written - before.user_bytes_written;
-    let file = (after.log_bytes_written + after.checkpoint_bytes_written)
-        - (before.log_bytes_written + before.checkpoint_bytes_written);
+    let value_bytes: usize = flag(&args, "--value-bytes")?.unwrap_or(8192);
+    let rate: Option<f64> = flag(&args, "--rate")?;
+    let rounds: usize = flag(&args, "--rounds")?.unwrap_or(3).max(1);
     println!(
-        "live {live_fraction:.2}, {value_bytes} B values, rate {}: {} overwrites in {:.1} s (baseline {:.1} s), NoSpace {} (baseline {})",
+        "live {live_fraction:.2}, {value_bytes} B values, rate {}, {rounds} rounds (baseline, compacting, alternating)",
         rate.map_or("unpaced".to_string(), |r| format!("{r}/s")),
-        compacting.latencies.len() as u64 + compacting.no_space,
-        compacting.elapsed.as_secs_f64(),
-        baseline.elapsed.as_secs_f64(),
-        compacting.no_space,
-        baseline.no_space
     );
-    println!(
-        "write amplification during overwrites {:.2} (file {} MiB / users {} MiB)",
-        file as f64 / user as f64,
-        file >> 20,
-        user >> 20
-    );
-    for (name, r) in [("baseline  ", &baseline), ("compacting", &compacting)] {
+    let (mut p99_base, mut p99_compact, mut amplification) = (Vec::new(), Vec::new(), Vec::new());
+    let mut no_space = 0;
+    for round in 1..=rounds {
+        let baseline = run(BASELINE_FILE_BYTES, false, live_fraction, value_bytes, rate)?;
+        let compacting = run(FILE_BYTES, true, live_fraction, value_bytes, rate)?;
+        let (before, after) = (&compacting.stats_before, &compacting.stats_after);
+        let user = after.user_bytes_written - before.user_bytes_written;
+        let file = (after.log_bytes_written + after.checkpoint_bytes_written)
+            - (before.log_bytes_written + before.checkpoint_bytes_written);
+        let wa = file as f64 / user as f64;
+        no_space += compacting.no_space + baseline.no_space;
         println!(
-            "{name} put p50 {:?} p99 {:?} p999 {:?}",
-            percentile(&r.latencies, 0.5),
-            percentile(&r.latencies, 0.99),
-            percentile(&r.latencies, 0.999)
+            "round {round}: {} overwrites in {:.1} s (baseline {:.1} s), NoSpace {} (baseline {}), write amplification {wa:.2} (file {} MiB / users {} MiB)",
+            compacting.latencies.len() as u64 + compacting.no_space,
+            compacting.elapsed.as_secs_f64(),
+            baseline.elapsed.as_secs_f64(),
+            compacting.no_space,
+            baseline.no_space,
+            file >> 20,
+            user >> 20
         );
+        for (name, r) in [("  baseline  ", &baseline), ("  compacting", &compacting)] {
+            println!(
+                "{name} put p50 {:?} p99 {:?} p999 {:?}",
+                percentile(&r.latencies, 0.5),
+                percentile(&r.latencies, 0.99),
+                percentile(&r.latencies, 0.999)
+            );
+        }
+        println!(
+            "  compaction: {} passes, {} blocks reclaimed, {} records moved, {} checkpoints",
+            after.compaction_passes,
+            after.blocks_reclaimed,
+            after.records_moved,
+            after.checkpoints - before.checkpoints
+        );
+        p99_base.push(percentile(&baseline.latencies, 0.99).as_secs_f64() * 1e6);
+        p99_compact.push(percentile(&compacting.latencies, 0.99).as_secs_f64() * 1e6);
+        amplification.push(wa);
     }
+    let (base, compact) = (median(p99_base), median(p99_compact));
     println!(
-        "p99 ratio compacting/baseline {:.2}; compaction: {} passes, {} blocks reclaimed, {} records moved, {} checkpoints",
-        percentile(&compacting.latencies, 0.99).as_secs_f64() / percentile(&baseline.latencies, 0.99).as_secs_f64(),
-        after.compaction_passes,
-        after.blocks_reclaimed,
-        after.records_moved,
-        after.checkpoints - before.checkpoints
+        "median of {rounds}: put p99 baseline {base:.0} µs, compacting {compact:.0} µs, ratio {:.2}; write amplification {:.2}; NoSpace {no_space}",
+        compact / base,
+        median(amplification)
     );
     Ok(())
 }
