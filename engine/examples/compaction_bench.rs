@@ -82,9 +82,11 @@ fn run(
     Ok(Run { no_space, latencies, elapsed, stats_before, stats_after })
 }
 
+/// The median; with an even count, the mean of the two middle values.
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
+    let middle = values.len() / 2;
+    if values.len().is_multiple_of(2) { (values[middle - 1] + values[middle]) / 2.0 } else { values[middle] }
 }
 
 fn flag<T: std::str::FromStr>(args: &[String], name: &str) -> Result<Option<T>, Box<dyn std::error::Error>>
@@ -108,7 +110,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         rate.map_or("unpaced".to_string(), |r| format!("{r}/s")),
     );
     let (mut p99_base, mut p99_compact, mut amplification) = (Vec::new(), Vec::new(), Vec::new());
-    let mut no_space = 0;
+    let (mut no_space, mut no_space_base) = (0, 0);
     for round in 1..=rounds {
         let baseline = run(BASELINE_FILE_BYTES, false, live_fraction, value_bytes, rate)?;
         let compacting = run(FILE_BYTES, true, live_fraction, value_bytes, rate)?;
@@ -117,7 +119,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let file = (after.log_bytes_written + after.checkpoint_bytes_written)
             - (before.log_bytes_written + before.checkpoint_bytes_written);
         let wa = file as f64 / user as f64;
-        no_space += compacting.no_space + baseline.no_space;
+        no_space += compacting.no_space;
+        no_space_base += baseline.no_space;
         println!(
             "round {round}: {} overwrites in {:.1} s (baseline {:.1} s), NoSpace {} (baseline {}), write amplification {wa:.2} (file {} MiB / users {} MiB)",
             compacting.latencies.len() as u64 + compacting.no_space,
@@ -149,7 +152,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let (base, compact) = (median(p99_base), median(p99_compact));
     println!(
-        "median of {rounds}: put p99 baseline {base:.0} µs, compacting {compact:.0} µs, ratio {:.2}; write amplification {:.2}; NoSpace {no_space}",
+        "median of {rounds}: put p99 baseline {base:.0} µs, compacting {compact:.0} µs, ratio {:.2}; write amplification {:.2}; NoSpace {no_space} (baseline {no_space_base})",
         compact / base,
         median(amplification)
     );

@@ -9,6 +9,7 @@
 
 use crate::format::FIRST_DATA_BLOCK;
 use crate::format::snapshot::bit;
+use parking_lot::Mutex;
 use std::collections::BTreeSet;
 
 /// What a block currently holds.
@@ -217,7 +218,7 @@ impl BlockTable {
 
     /// LOG blocks in use among `blocks`, with their generation and live
     /// bytes.
-    pub fn log_blocks_among(&self, blocks: std::ops::Range<u32>) -> impl Iterator<Item = (u32, u64, u32)> + '_ {
+    fn log_blocks_among(&self, blocks: std::ops::Range<u32>) -> impl Iterator<Item = (u32, u64, u32)> + '_ {
         let end = blocks.end.min(self.block_count());
         (blocks.start.min(end)..end).filter_map(|block| match self.uses[block as usize] {
             BlockUse::Log { generation } => Some((block, generation, self.live_bytes[block as usize])),
@@ -315,6 +316,21 @@ impl BlockTable {
     }
 }
 
+/// Every LOG block in use with its generation and live bytes, read
+/// `chunk_blocks` blocks per hold of the table lock: writers take that lock
+/// on every write, so a walk of the whole file must not hold it. The result
+/// is not one consistent picture (blocks change between chunks); callers
+/// check what they pick again under the lock.
+pub fn log_blocks_chunked(table: &Mutex<BlockTable>, chunk_blocks: u32) -> Vec<(u32, u64, u32)> {
+    let chunk_blocks = chunk_blocks.max(1);
+    let block_count = table.lock().block_count();
+    let mut blocks = Vec::new();
+    for start in (0..block_count).step_by(chunk_blocks as usize) {
+        blocks.extend(table.lock().log_blocks_among(start..start.saturating_add(chunk_blocks)));
+    }
+    blocks
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -357,14 +373,10 @@ mod tests {
         }
         let expected: Vec<(u32, u64, u32)> =
             (0..61).filter(|b| b >= &FIRST_DATA_BLOCK && b % 3 != 0).map(|b| (b, u64::from(b) * 2, b * 10)).collect();
-        for chunk in [1u32, 7, 60, 61, 1000] {
-            let mut got = Vec::new();
-            for start in (0..61).step_by(chunk as usize) {
-                got.extend(table.log_blocks_among(start..start.saturating_add(chunk)));
-            }
-            assert_eq!(got, expected, "chunk {chunk}");
+        let table = Mutex::new(table);
+        for chunk in [0u32, 1, 7, 60, 61, 1000] {
+            assert_eq!(log_blocks_chunked(&table, chunk), expected, "chunk {chunk}");
         }
-        assert_eq!(table.log_blocks_among(70..90).count(), 0, "a range past the end is empty");
     }
 
     #[test]

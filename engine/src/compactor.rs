@@ -3,8 +3,9 @@
 //!
 //! A pass, in order (each step says why it is safe in RECOVERY.md,
 //! "Compaction"):
-//! 1. Rank blocks (no lock held for long: `rank_victims`), then, under the
-//!    log lock, pick victims by LFS cost-benefit,
+//! 1. When the ranked queue is empty (about once per 16 passes), rank
+//!    the blocks without holding a lock for long (`rank_victims`); then,
+//!    under the log lock, pick victims by LFS cost-benefit,
 //!    `(1 - u) * age / (1 + u)`, u = live bytes / payload bytes, age = how
 //!    many generations ago the block was opened, plus the oldest blocks in
 //!    use (`OLDEST_VICTIMS_PER_PASS`, so the log's tail keeps moving and
@@ -30,7 +31,7 @@
 //! 3. Move the emptied victims to the pending-free list; they become
 //!    allocatable once the next checkpoint is durable.
 
-use crate::alloc::{BlockTable, BlockUse, Purpose};
+use crate::alloc::{self, BlockTable, BlockUse, Purpose};
 use crate::error::{Error, Result};
 use crate::format::FIRST_DATA_BLOCK;
 use crate::format::RECORD_HEADER_BYTES;
@@ -176,21 +177,15 @@ pub const RANK_CHUNK_BLOCKS: u32 = 1024;
 
 /// Ranks every LOG block by cost-benefit and keeps the best
 /// `VICTIM_QUEUE_BLOCKS`, best last. Holds neither the log lock nor the
-/// table lock for long: blocks are scored a chunk at a time, so the
-/// ranking is not one consistent picture — it need not be, since
-/// `pick_victims` checks each block again under both locks before taking
-/// it.
+/// table lock for long (`log_blocks_chunked`), so the ranking is not one
+/// consistent picture — it need not be, since `pick_victims` checks each
+/// block again under both locks before taking it.
 fn rank_victims(inner: &Inner) -> Vec<(u32, u64)> {
     let newest = inner.log.lock().replay_gen();
-    let block_count = inner.block_count;
-    let mut scored: Vec<(f64, u32, u64)> = Vec::new();
-    for start in (0..block_count).step_by(RANK_CHUNK_BLOCKS as usize) {
-        let table = inner.table.lock();
-        let chunk = table.log_blocks_among(start..start.saturating_add(RANK_CHUNK_BLOCKS));
-        scored.extend(
-            chunk.filter_map(|(block, generation, live)| Some((score(newest, generation, live)?, block, generation))),
-        );
-    }
+    let mut scored: Vec<(f64, u32, u64)> = alloc::log_blocks_chunked(&inner.table, RANK_CHUNK_BLOCKS)
+        .into_iter()
+        .filter_map(|(block, generation, live)| Some((score(newest, generation, live)?, block, generation)))
+        .collect();
     // Partition around the cut, then sort only the kept ones.
     if VICTIM_QUEUE_BLOCKS < scored.len() {
         scored.select_nth_unstable_by(VICTIM_QUEUE_BLOCKS, |a, b| b.0.total_cmp(&a.0));
