@@ -49,6 +49,9 @@ pub struct CheckpointInfo {
     pub covered_lsn: u64,
     pub entries: u64,
     pub snapshot_blocks: u64,
+    /// Tombstones written to the log for blocks the snapshot took (see
+    /// `allocate_chain`): newer than `covered_lsn`, so replayed after it.
+    pub tombstones_carried: u64,
     pub elapsed: Duration,
 }
 
@@ -89,8 +92,8 @@ pub(crate) fn write_checkpoint(inner: &Inner) -> Result<CheckpointInfo> {
         inner.poison.set(format!("sync before a checkpoint failed: {err}"));
         Error::io("sync before checkpoint", err)
     })?;
-    let chain = match allocate_chain(inner, &mut bitmap, entries.len() as u64, floor) {
-        Ok(chain) => chain,
+    let (chain, tombstones_carried) = match allocate_chain(inner, &mut bitmap, entries.len() as u64, floor) {
+        Ok(allocated) => allocated,
         Err(err) => {
             inner.table.lock().on_checkpoint_failed();
             return Err(err);
@@ -134,6 +137,7 @@ pub(crate) fn write_checkpoint(inner: &Inner) -> Result<CheckpointInfo> {
         covered_lsn,
         entries: entries.len() as u64,
         snapshot_blocks: u64::from(header.snapshot_block_count),
+        tombstones_carried,
         elapsed: started.elapsed(),
     };
     inner.counters.checkpoints.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -157,8 +161,9 @@ pub(crate) fn write_checkpoint(inner: &Inner) -> Result<CheckpointInfo> {
 /// record hides. A snapshot header carries no floor, so a full scan could
 /// bring an older version back (found by the model tests). When only such
 /// blocks are left, a tombstone for each such key is first written at the
-/// head of the log, and synced.
-fn allocate_chain(inner: &Inner, bitmap: &mut [u8], entries: u64, floor: u64) -> Result<Vec<u32>> {
+/// head of the log, and synced. Returns the chain and how many tombstones
+/// were carried.
+fn allocate_chain(inner: &Inner, bitmap: &mut [u8], entries: u64, floor: u64) -> Result<(Vec<u32>, u64)> {
     let block_count = u64::from(inner.block_count);
     let used: u64 = bitmap.iter().map(|b| u64::from(b.count_ones())).sum();
     // The chain's own blocks are in use too, which lengthens the payload by
@@ -187,7 +192,7 @@ fn allocate_chain(inner: &Inner, bitmap: &mut [u8], entries: u64, floor: u64) ->
     // others back before the carried tombstones need room in the log.
     let shortfall = (count as usize).saturating_sub(chain.len()).min(passed_over.len());
     free_all(inner, &passed_over.split_off(shortfall));
-    let mut carried = false;
+    let mut carried = 0;
     while (chain.len() as u64) < count
         && let Some(block) = passed_over.pop()
     {
@@ -202,14 +207,16 @@ fn allocate_chain(inner: &Inner, bitmap: &mut [u8], entries: u64, floor: u64) ->
                     free_all(inner, chain.iter().chain(&passed_over).chain([&block]));
                     return Err(err);
                 }
-                carried = true;
+                carried += 1;
             }
         }
         chain.push(block);
     }
     // Durability: the carried tombstones must be on disk before a snapshot
     // overwrites the blocks they were carried from.
-    if carried && let Err(err) = inner.storage.sync() {
+    if carried > 0
+        && let Err(err) = inner.storage.sync()
+    {
         free_all(inner, chain.iter().chain(&passed_over));
         inner.poison.set(format!("sync of carried tombstones failed: {err}"));
         return Err(Error::io("sync of carried tombstones", err));
@@ -229,7 +236,7 @@ fn allocate_chain(inner: &Inner, bitmap: &mut [u8], entries: u64, floor: u64) ->
     for &block in &chain {
         bitmap[block as usize / 8] |= 1 << (block % 8);
     }
-    Ok(chain)
+    Ok((chain, carried))
 }
 
 /// Free blocks a snapshot may pass over before it falls back to carrying
