@@ -37,6 +37,11 @@ use std::time::Duration;
 /// Reclaim-and-retry rounds a write gets when it finds no room.
 const NO_SPACE_RETRIES: u32 = 4;
 
+/// Ops in one append from which `publish` first touches every old record
+/// together (`prefetch_current`); below it the extra index lookups cost
+/// more than they save.
+const PUBLISH_PREFETCH_OPS_MIN: usize = 4;
+
 /// Checkpoints a clean close writes at most: one, plus one more while the
 /// last carried tombstones (each round uses up the blocks that needed it).
 const CLOSE_CHECKPOINTS_MAX: u32 = 3;
@@ -784,6 +789,9 @@ impl Inner {
     /// order. Only after their bytes are in storage, so a reader never finds
     /// an entry whose record it cannot read.
     fn publish(&self, table: &mut BlockTable, ops: &[Op<'_>], placed: &[crate::log::Placed]) {
+        if ops.len() >= PUBLISH_PREFETCH_OPS_MIN {
+            self.prefetch_current(ops);
+        }
         for (op, placed) in ops.iter().zip(placed) {
             let hash = key_hash(op.key);
             let current = lookup::find(&*self.storage, &self.index, op.key, hash).current;
@@ -802,6 +810,19 @@ impl Inner {
                 let entry = crate::format::snapshot::IndexEntry::new(hash, placed.block, placed.offset, placed.lsn);
                 self.index.replace(old, entry);
             }
+        }
+    }
+
+    /// Touches the record every op's key is indexed at, before `publish`
+    /// reads them one by one to compare keys: each read is a cache miss
+    /// (11% of kvd's time at SET pipeline 16, perf), and touched together
+    /// they overlap.
+    fn prefetch_current(&self, ops: &[Op<'_>]) {
+        let mut hashes: Vec<u32> = ops.iter().map(|op| key_hash(op.key)).collect();
+        let mut candidates = Vec::with_capacity(ops.len());
+        self.index.candidates_of_many(&mut hashes, &mut candidates);
+        for entry in &candidates {
+            self.storage.prefetch(block_offset(entry.block) + u64::from(entry.offset()));
         }
     }
 
