@@ -77,10 +77,7 @@ impl Index {
 
     /// Appends every entry whose hash is `hash` to `out`.
     pub fn candidates(&self, hash: u32, out: &mut Vec<IndexEntry>) {
-        let shard = self.shards[shard_of(hash)].read();
-        // Entries with one hash are few (a 32-bit hash), so walking the
-        // probe sequence with `iter_hash` finds them all.
-        out.extend(shard.iter_hash(table_hash(hash)).filter(|e| e.hash == hash).copied());
+        entries_with_hash(&self.shards[shard_of(hash)].read(), hash, out);
     }
 
     /// Appends every entry whose hash is one of `hashes` to `out`, taking
@@ -92,7 +89,7 @@ impl Index {
         for run in hashes.chunk_by(|a, b| shard_of(*a) == shard_of(*b)) {
             let shard = self.shards[shard_of(run[0])].read();
             for &hash in run {
-                out.extend(shard.iter_hash(table_hash(hash)).filter(|e| e.hash == hash).copied());
+                entries_with_hash(&shard, hash, out);
             }
         }
     }
@@ -150,6 +147,13 @@ impl Index {
         let slot = std::mem::size_of::<IndexEntry>() as u64 + 1;
         self.shards.iter().map(|s| s.read().capacity() as u64 * slot).sum()
     }
+}
+
+/// Appends the entries of one shard whose hash is `hash`. Entries with one
+/// hash are few (a 32-bit hash), so walking the probe sequence with
+/// `iter_hash` finds them all.
+fn entries_with_hash(shard: &HashTable<IndexEntry>, hash: u32, out: &mut Vec<IndexEntry>) {
+    out.extend(shard.iter_hash(table_hash(hash)).filter(|e| e.hash == hash).copied());
 }
 
 #[cfg(test)]
