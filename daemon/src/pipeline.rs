@@ -2,17 +2,17 @@
 //! the event loop runs every ready connection's short job of a turn
 //! together. A run of consecutive plain puts — native `Put`, RESP `SET key
 //! value`, from one connection's pipeline or from several connections'
-//! jobs — goes to the engine as one write (`Store::write_batch`): one `pwrite` and, with `--sync always`, one
-//! `fdatasync` for all of them, where one at a time would pay a system call
-//! (and a sync wait) each. Each put still gets its
-//! own answer, sent only once the shared write is as durable as a single
-//! put would be. The run is atomic (all applied or none, even across a
+//! jobs — goes to the engine as one atomic batch (`Store::put_all`, keys
+//! and values borrowed from the requests): one `pwrite` and, with `--sync
+//! always`, one `fdatasync` for all of them, where one at a time would pay
+//! a system call (and a sync wait) each. Each put still gets its own
+//! answer, sent only once the shared write is as durable as a single put
+//! would be. The run is atomic (all applied or none, even across a
 //! crash): stronger than each put needs, and a refusal (no space) refuses
 //! every put of the run.
 
 use crate::handler::{self, Context};
 use crate::resp;
-use blockkv_engine::BatchOp;
 use blockkv_engine::limits::{BATCH_OPS_MAX, KEY_BYTES_MAX, VALUE_BYTES_MAX};
 use blockkv_protocol::resp::{Command, put_simple};
 use blockkv_protocol::{ErrorKind, Request, Response, frame_message};
@@ -74,7 +74,7 @@ impl Queued {
                     b"expire", b"pexpire", b"persist",
                 ];
                 // No lowercase copy: this runs for every request.
-                let name = args.first().map_or(&[][..], Vec::as_slice);
+                let name = args.get(0).unwrap_or_default();
                 let is = |names: &[&[u8]]| names.iter().any(|n| name.eq_ignore_ascii_case(n));
                 if is(&READS) {
                     Weight::Read
@@ -100,9 +100,7 @@ impl Queued {
     fn plain_put(&self) -> Option<(&[u8], &[u8])> {
         let (key, value) = match self {
             Queued::Native(Request::Put { key, value, ttl_ms: None }) => (key.as_slice(), value.as_slice()),
-            Queued::Resp(args) if args.len() == 3 && args[0].eq_ignore_ascii_case(b"set") => {
-                (args[1].as_slice(), args[2].as_slice())
-            }
+            Queued::Resp(args) if args.len() == 3 && args[0].eq_ignore_ascii_case(b"set") => (&args[1], &args[2]),
             _ => return None,
         };
         (key.len() <= KEY_BYTES_MAX && value.len() <= VALUE_BYTES_MAX).then_some((key, value))
@@ -157,23 +155,11 @@ fn run_one(ctx: &Context<'_>, request: Queued, out: &mut Vec<u8>) {
 /// job's output.
 fn shared_put(ctx: &Context<'_>, run: Vec<(usize, Queued)>, outs: &mut [Vec<u8>]) {
     let started = Instant::now();
-    let mut answer_to = Vec::with_capacity(run.len());
-    let ops: Vec<BatchOp> = run
-        .into_iter()
-        .filter_map(|(job, request)| {
-            answer_to.push((job, matches!(request, Queued::Native(_))));
-            match request {
-                Queued::Native(Request::Put { key, value, .. }) => Some(BatchOp::Put { key, value, ttl: None }),
-                Queued::Resp(mut args) if args.len() == 3 => {
-                    let value = args.pop()?;
-                    let key = args.pop()?;
-                    Some(BatchOp::Put { key, value, ttl: None })
-                }
-                _ => None, // not a plain put: `run_jobs` never sends one
-            }
-        })
-        .collect();
-    let result = ctx.store.write_batch(&ops);
+    let answer_to: Vec<(usize, bool)> =
+        run.iter().map(|(job, request)| (*job, matches!(request, Queued::Native(_)))).collect();
+    // Borrowed from the requests: `run_jobs` sends plain puts only.
+    let puts: Vec<(&[u8], &[u8])> = run.iter().filter_map(|(_, request)| request.plain_put()).collect();
+    let result = ctx.store.put_all(&puts);
     let elapsed_us = started.elapsed().as_micros() as u64;
     let put_index = crate::metrics::COMMANDS.iter().position(|c| *c == "put").unwrap_or(0);
     for (job, native) in answer_to {

@@ -333,26 +333,44 @@ impl Store {
         if ops.is_empty() {
             return Ok(());
         }
-        if ops.len() > BATCH_OPS_MAX {
-            return Err(Error::TooLarge { what: "batch", actual: ops.len() as u64, limit: BATCH_OPS_MAX as u64 });
-        }
-        let mut total = 0usize;
+        check_batch_ops(ops.len())?;
         let mut encoded = Vec::with_capacity(ops.len());
         for op in ops {
             encoded.push(match op {
                 BatchOp::Put { key, value, ttl } => {
                     check_key(key)?;
                     check_value(value)?;
-                    total += key.len() + value.len();
                     Op { key, value, tombstone: false, expires_ms: self.expiry(*ttl)? }
                 }
                 BatchOp::Delete { key } => {
                     check_key(key)?;
-                    total += key.len();
                     Op { key, value: &[], tombstone: true, expires_ms: 0 }
                 }
             });
         }
+        self.write_checked_batch(&encoded)
+    }
+
+    /// Plain puts (no TTL) applied as one atomic batch, like `write_batch`,
+    /// but borrowing keys and values: a run of pipelined SETs needs no copy
+    /// of each.
+    pub fn put_all(&self, puts: &[(&[u8], &[u8])]) -> Result<()> {
+        check_batch_ops(puts.len())?;
+        let mut encoded = Vec::with_capacity(puts.len());
+        for &(key, value) in puts {
+            check_key(key)?;
+            check_value(value)?;
+            encoded.push(Op { key, value, tombstone: false, expires_ms: 0 });
+        }
+        self.write_checked_batch(&encoded)
+    }
+
+    /// A batch whose every op was checked: the total size, then one write.
+    fn write_checked_batch(&self, encoded: &[Op<'_>]) -> Result<()> {
+        if encoded.is_empty() {
+            return Ok(());
+        }
+        let total: usize = encoded.iter().map(|op| op.key.len() + op.value.len()).sum();
         if total > BATCH_BYTES_MAX {
             return Err(Error::TooLarge { what: "batch", actual: total as u64, limit: BATCH_BYTES_MAX as u64 });
         }
@@ -360,7 +378,7 @@ impl Store {
         // A batch of deletes only shrinks the store: it may use the margin
         // that single deletes use, so a full store can still be emptied.
         let purpose = if encoded.iter().all(|op| op.tombstone) { Purpose::Delete } else { Purpose::User };
-        self.write(&encoded, purpose)
+        self.write(encoded, purpose)
     }
 
     /// The time to live of `key`.
@@ -899,6 +917,14 @@ fn copy_error(err: &Error) -> Error {
         Error::Io { op, source } => Error::Io { op, source: std::io::Error::new(source.kind(), source.to_string()) },
         other => Error::Poisoned { reason: other.to_string() },
     }
+}
+
+/// Ops in one batch: at most `BATCH_OPS_MAX`.
+fn check_batch_ops(count: usize) -> Result<()> {
+    if count > BATCH_OPS_MAX {
+        return Err(Error::TooLarge { what: "batch", actual: count as u64, limit: BATCH_OPS_MAX as u64 });
+    }
+    Ok(())
 }
 
 pub(crate) fn check_key(key: &[u8]) -> Result<()> {

@@ -2,7 +2,7 @@
 
 mod common;
 
-use blockkv_engine::limits::{KEY_BYTES_MAX, VALUE_BYTES_MAX};
+use blockkv_engine::limits::{BATCH_OPS_MAX, KEY_BYTES_MAX, VALUE_BYTES_MAX};
 use blockkv_engine::{BatchOp, Error, KeyTtl, Options, Store, SyncPolicy};
 use common::{SIM_BYTES, new_sim_store, open_image};
 use std::time::Duration;
@@ -107,6 +107,26 @@ fn batch_applies_all_operations() {
         .expect("batch");
     assert_eq!(store.get(b"a").expect("get").as_deref(), Some(&b"2"[..]));
     assert_eq!(store.get(b"gone").expect("get"), None);
+}
+
+#[test]
+fn put_all_applies_every_put_or_none_and_refuses_bad_input_whole() {
+    // Borrowed plain puts: the last of a repeated key wins, and one key over
+    // the limit, or more ops than a batch takes, refuses them all.
+    let (disk, store, clock) = new_sim_store(SIM_BYTES, SyncPolicy::Always);
+    store.put_all(&[(b"a", b"1"), (b"b", b"2"), (b"a", b"3")]).expect("put_all");
+    let long_key = vec![b'k'; KEY_BYTES_MAX + 1];
+    let refused = store.put_all(&[(b"c", b"4"), (&long_key, b"5")]);
+    assert!(matches!(refused, Err(Error::TooLarge { what: "key", .. })), "{refused:?}");
+    let many: Vec<(&[u8], &[u8])> = vec![(b"d", b"6"); BATCH_OPS_MAX + 1];
+    let refused = store.put_all(&many);
+    assert!(matches!(refused, Err(Error::TooLarge { what: "batch", .. })), "{refused:?}");
+    store.close().expect("close");
+    let (_disk, store) = open_image(disk.durable_image(), clock).expect("reopen");
+    assert_eq!(store.get(b"a").expect("get").as_deref(), Some(&b"3"[..]));
+    assert_eq!(store.get(b"b").expect("get").as_deref(), Some(&b"2"[..]));
+    assert_eq!(store.get(b"c").expect("get"), None, "refused with the long key");
+    assert_eq!(store.get(b"d").expect("get"), None, "refused as too many");
 }
 
 #[test]

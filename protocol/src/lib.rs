@@ -27,6 +27,7 @@ pub mod handshake;
 pub mod message;
 pub mod paths;
 pub mod resp;
+mod resp_command;
 pub mod stats;
 pub mod wire;
 

@@ -53,8 +53,7 @@ fn protocol_error<T>(what: impl Into<String>) -> Result<T, RespError> {
     Err(RespError(what.into()))
 }
 
-/// One command: its arguments, the name first.
-pub type Command = Vec<Vec<u8>>;
+pub use crate::resp_command::Command;
 
 /// Incremental request decoder: [`RespDecoder::feed`] bytes, then take
 /// commands with [`RespDecoder::next_command`] until it returns `None`.
@@ -161,7 +160,7 @@ impl RespDecoder {
             partial.args.push((partial.next + header_bytes, len));
             partial.next = end;
         }
-        let args = partial.args.iter().map(|&(start, len)| input[start..start + len].to_vec()).collect();
+        let args = Command::from_args(partial.args.iter().map(|&(start, len)| &input[start..start + len]));
         Ok(Some((args, partial.next)))
     }
 }
@@ -195,7 +194,7 @@ fn length(text: &[u8], what: &str, min: i64, max: usize) -> Result<i64, RespErro
 /// and a person at telnet send).
 fn parse_inline(input: &[u8]) -> Step<(Command, usize)> {
     let Some((text, used)) = line(input, RESP_INLINE_BYTES_MAX)? else { return Ok(None) };
-    let args = text.split(|b| b.is_ascii_whitespace()).filter(|word| !word.is_empty()).map(<[u8]>::to_vec).collect();
+    let args = Command::from_args(text.split(|b| b.is_ascii_whitespace()).filter(|word| !word.is_empty()));
     Ok(Some((args, used)))
 }
 
@@ -260,7 +259,7 @@ mod tests {
     }
 
     fn args(words: &[&str]) -> Command {
-        words.iter().map(|w| w.as_bytes().to_vec()).collect()
+        Command::from_args(words.iter().map(|w| w.as_bytes()))
     }
 
     #[test]
@@ -270,10 +269,10 @@ mod tests {
             b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$4\r\na\r\nb\r\nPING\r\n\r\n  ECHO  hi \n*2\r\n$3\r\nGET\r\n$0\r\n\r\n";
         let got = decode_all(input).expect("decodes");
         let want = vec![
-            vec![b"SET".to_vec(), b"k".to_vec(), b"a\r\nb".to_vec()],
+            Command::from_args([&b"SET"[..], b"k", b"a\r\nb"]),
             args(&["PING"]),
             args(&["ECHO", "hi"]),
-            vec![b"GET".to_vec(), Vec::new()],
+            args(&["GET", ""]),
         ];
         assert_eq!(got, want);
     }

@@ -17,11 +17,12 @@ fn config(default_cases: u32) -> Config {
 
 fn command() -> impl Strategy<Value = Command> {
     prop::collection::vec(prop::collection::vec(any::<u8>(), 0..40), 1..6)
+        .prop_map(|args| Command::from_args(args.iter().map(Vec::as_slice)))
 }
 
 fn encode(command: &Command) -> Vec<u8> {
     let mut out = format!("*{}\r\n", command.len()).into_bytes();
-    for arg in command {
+    for arg in command.iter() {
         out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
         out.extend_from_slice(arg);
         out.extend_from_slice(b"\r\n");

@@ -3,7 +3,7 @@
 use super::{Failure, Reply, integer_arg};
 use crate::handler::Context;
 use blockkv_engine::KeyTtl;
-use blockkv_protocol::resp::{put_array_header, put_bulk, put_integer};
+use blockkv_protocol::resp::{Command, put_array_header, put_bulk, put_integer};
 use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
@@ -29,11 +29,11 @@ fn expire_with(ctx: &Context<'_>, key: &[u8], amount: i64, unit_ms: u64, name: &
     Ok(())
 }
 
-pub(super) fn expire(ctx: &Context<'_>, args: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
+pub(super) fn expire(ctx: &Context<'_>, args: &Command, out: &mut Vec<u8>) -> Reply {
     expire_with(ctx, &args[1], integer_arg(&args[2])?, 1000, "expire", out)
 }
 
-pub(super) fn pexpire(ctx: &Context<'_>, args: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
+pub(super) fn pexpire(ctx: &Context<'_>, args: &Command, out: &mut Vec<u8>) -> Reply {
     expire_with(ctx, &args[1], integer_arg(&args[2])?, 1, "pexpire", out)
 }
 
@@ -51,23 +51,23 @@ fn ttl_in(ctx: &Context<'_>, key: &[u8], millis: bool, out: &mut Vec<u8>) -> Rep
     Ok(())
 }
 
-pub(super) fn ttl(ctx: &Context<'_>, args: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
+pub(super) fn ttl(ctx: &Context<'_>, args: &Command, out: &mut Vec<u8>) -> Reply {
     ttl_in(ctx, &args[1], false, out)
 }
 
-pub(super) fn pttl(ctx: &Context<'_>, args: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
+pub(super) fn pttl(ctx: &Context<'_>, args: &Command, out: &mut Vec<u8>) -> Reply {
     ttl_in(ctx, &args[1], true, out)
 }
 
 /// 1 if the key had an expiry and now has none.
-pub(super) fn persist(ctx: &Context<'_>, args: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
+pub(super) fn persist(ctx: &Context<'_>, args: &Command, out: &mut Vec<u8>) -> Reply {
     let had_expiry = matches!(ctx.store.ttl(&args[1])?, KeyTtl::ExpiresInMs(_));
     let cleared = had_expiry && ctx.store.expire(&args[1], None)?;
     put_integer(out, i64::from(cleared));
     Ok(())
 }
 
-pub(super) fn dbsize(ctx: &Context<'_>, _args: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
+pub(super) fn dbsize(ctx: &Context<'_>, _args: &Command, out: &mut Vec<u8>) -> Reply {
     // As in Redis, keys whose TTL has passed count until they are removed.
     put_integer(out, ctx.store.key_count() as i64);
     Ok(())
@@ -132,13 +132,13 @@ fn pattern(text: &[u8]) -> Result<Pattern, Failure> {
 }
 
 /// SCAN cursor [MATCH pattern] [COUNT count]
-pub(super) fn scan(ctx: &Context<'_>, args: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
+pub(super) fn scan(ctx: &Context<'_>, args: &Command, out: &mut Vec<u8>) -> Reply {
     let cursor: u64 = std::str::from_utf8(&args[1])
         .ok()
         .and_then(|text| text.parse().ok())
         .ok_or_else(|| Failure::err("invalid cursor"))?;
     let (mut matching, mut count) = (Pattern::Prefix(Vec::new()), SCAN_COUNT_DEFAULT);
-    let mut options = args[2..].iter();
+    let mut options = args.iter().skip(2);
     while let Some(option) = options.next() {
         let value = options.next().ok_or_else(Failure::syntax)?;
         match option.to_ascii_uppercase().as_slice() {

@@ -83,7 +83,7 @@ pub fn put_engine_error(out: &mut Vec<u8>, err: &Error) {
 struct Spec {
     name: &'static str,
     arity: i32,
-    run: fn(&Context<'_>, &[Vec<u8>], &mut Vec<u8>) -> Reply,
+    run: fn(&Context<'_>, &Command, &mut Vec<u8>) -> Reply,
     /// The native command whose STATS counters it shares, if any.
     counted_as: Option<&'static str>,
 }
@@ -159,13 +159,13 @@ const OTHER_TYPE_COMMANDS: &[&str] = &[
 
 /// True if `name` (any case) is QUIT: the server stops reading after it.
 pub fn is_quit(command: &Command) -> bool {
-    command.first().is_some_and(|name| name.eq_ignore_ascii_case(b"quit"))
+    command.get(0).is_some_and(|name| name.eq_ignore_ascii_case(b"quit"))
 }
 
 /// Runs one command, appending its reply to `out`.
 pub fn execute(ctx: &Context<'_>, command: &Command, out: &mut Vec<u8>) -> After {
     let started = Instant::now();
-    let Some(name) = command.first() else { return After::Continue };
+    let Some(name) = command.get(0) else { return After::Continue };
     let Some(spec) = SPECS.iter().find(|spec| name.eq_ignore_ascii_case(spec.name.as_bytes())) else {
         put_error(out, &unknown(ctx, command, &name.to_ascii_lowercase()).0);
         return After::Continue;

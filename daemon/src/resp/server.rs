@@ -5,7 +5,7 @@
 
 use super::{Failure, Reply};
 use crate::handler::Context;
-use blockkv_protocol::resp::{put_array_header, put_bulk, put_integer, put_null, put_simple};
+use blockkv_protocol::resp::{Command, put_array_header, put_bulk, put_integer, put_null, put_simple};
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
@@ -14,24 +14,24 @@ use std::sync::atomic::Ordering;
 /// command. `blockkv_version` says what is really answering.
 const REDIS_VERSION_COMPATIBLE: &str = "7.0.0";
 
-pub(super) fn ping(_ctx: &Context<'_>, args: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
-    match args {
-        [_] => put_simple(out, "PONG"),
-        [_, message] => put_bulk(out, message),
+pub(super) fn ping(_ctx: &Context<'_>, args: &Command, out: &mut Vec<u8>) -> Reply {
+    match args.len() {
+        1 => put_simple(out, "PONG"),
+        2 => put_bulk(out, &args[1]),
         _ => return Err(Failure::err("wrong number of arguments for 'ping' command")),
     }
     Ok(())
 }
 
-pub(super) fn echo(_ctx: &Context<'_>, args: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
+pub(super) fn echo(_ctx: &Context<'_>, args: &Command, out: &mut Vec<u8>) -> Reply {
     put_bulk(out, &args[1]);
     Ok(())
 }
 
 /// INFO [section ...]: server, clients, stats, persistence, keyspace.
-pub(super) fn info(ctx: &Context<'_>, args: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
+pub(super) fn info(ctx: &Context<'_>, args: &Command, out: &mut Vec<u8>) -> Reply {
     const SECTIONS: [&str; 5] = ["server", "clients", "stats", "persistence", "keyspace"];
-    let asked: Vec<String> = args[1..].iter().map(|a| String::from_utf8_lossy(a).to_ascii_lowercase()).collect();
+    let asked: Vec<String> = args.iter().skip(1).map(|a| String::from_utf8_lossy(a).to_ascii_lowercase()).collect();
     let all = asked.is_empty() || asked.iter().any(|a| matches!(a.as_str(), "all" | "everything" | "default"));
     let mut text = String::new();
     for section in SECTIONS.iter().filter(|s| all || asked.iter().any(|a| a == *s)) {
@@ -88,7 +88,7 @@ fn info_section(ctx: &Context<'_>, section: &str, text: &mut String) {
 
 /// COMMAND, COMMAND DOCS, COMMAND COUNT: kvd publishes no command table,
 /// so clients fall back to their defaults.
-pub(super) fn command(_ctx: &Context<'_>, args: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
+pub(super) fn command(_ctx: &Context<'_>, args: &Command, out: &mut Vec<u8>) -> Reply {
     match args.get(1).map(|a| a.to_ascii_uppercase()).as_deref() {
         None | Some(b"DOCS") | Some(b"INFO") => put_array_header(out, 0),
         Some(b"COUNT") => put_integer(out, super::SPECS.len() as i64),
@@ -102,7 +102,7 @@ pub(super) fn command(_ctx: &Context<'_>, args: &[Vec<u8>], out: &mut Vec<u8>) -
 /// write goes to the log), `appendfsync` the sync policy — and an empty
 /// list for any other parameter (as Redis does for an unknown one); CONFIG
 /// SET and the rest are refused: kvd's settings are its flags.
-pub(super) fn config(ctx: &Context<'_>, args: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
+pub(super) fn config(ctx: &Context<'_>, args: &Command, out: &mut Vec<u8>) -> Reply {
     if !args[1].eq_ignore_ascii_case(b"GET") {
         return Err(Failure::err("kvd supports only CONFIG GET; its settings are kvd's flags"));
     }
@@ -114,7 +114,7 @@ pub(super) fn config(ctx: &Context<'_>, args: &[Vec<u8>], out: &mut Vec<u8>) -> 
     };
     let known = [("save", ""), ("appendonly", "yes"), ("appendfsync", appendfsync)];
     let mut pairs = Vec::new();
-    for asked in &args[2..] {
+    for asked in args.iter().skip(2) {
         let asked = String::from_utf8_lossy(asked).to_ascii_lowercase();
         pairs.extend(known.iter().filter(|(name, _)| asked == "*" || asked == *name));
     }
@@ -127,7 +127,7 @@ pub(super) fn config(ctx: &Context<'_>, args: &[Vec<u8>], out: &mut Vec<u8>) -> 
 }
 
 /// CLIENT SETNAME / SETINFO are accepted (and not kept), GETNAME is nil.
-pub(super) fn client(_ctx: &Context<'_>, args: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
+pub(super) fn client(_ctx: &Context<'_>, args: &Command, out: &mut Vec<u8>) -> Reply {
     match args[1].to_ascii_uppercase().as_slice() {
         b"SETNAME" | b"SETINFO" => put_simple(out, "OK"),
         b"GETNAME" => put_null(out),
@@ -137,15 +137,15 @@ pub(super) fn client(_ctx: &Context<'_>, args: &[Vec<u8>], out: &mut Vec<u8>) ->
 }
 
 /// kvd has one keyspace: database 0.
-pub(super) fn select(_ctx: &Context<'_>, args: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
-    if args[1].as_slice() != b"0" {
+pub(super) fn select(_ctx: &Context<'_>, args: &Command, out: &mut Vec<u8>) -> Reply {
+    if &args[1] != b"0" {
         return Err(Failure::err("DB index is out of range"));
     }
     put_simple(out, "OK");
     Ok(())
 }
 
-pub(super) fn quit(_ctx: &Context<'_>, _args: &[Vec<u8>], out: &mut Vec<u8>) -> Reply {
+pub(super) fn quit(_ctx: &Context<'_>, _args: &Command, out: &mut Vec<u8>) -> Reply {
     put_simple(out, "OK");
     Ok(())
 }
