@@ -330,9 +330,6 @@ impl Store {
 
     /// Applies every operation or none, even across a crash.
     pub fn write_batch(&self, ops: &[BatchOp]) -> Result<()> {
-        if ops.is_empty() {
-            return Ok(());
-        }
         check_batch_ops(ops.len())?;
         let mut encoded = Vec::with_capacity(ops.len());
         for op in ops {

@@ -11,6 +11,8 @@ use std::fmt;
 use std::ops::Index;
 
 const END_BYTES: usize = 4;
+// Every end offset of a decoded command fits its u32.
+const _: () = assert!(crate::resp::RESP_COMMAND_BYTES_MAX <= u32::MAX as usize);
 
 /// A command's arguments, the name first.
 #[derive(Clone, PartialEq, Eq, Default)]
@@ -27,7 +29,8 @@ impl Command {
         let mut end = 0usize;
         for arg in args.clone() {
             end += arg.len();
-            let end = u32::try_from(end).expect("a command is shorter than 4 GiB (RESP_COMMAND_BYTES_MAX)");
+            // The decoder refuses commands over RESP_COMMAND_BYTES_MAX (asserted above).
+            let end = u32::try_from(end).expect("a command is shorter than 4 GiB");
             bytes.extend_from_slice(&end.to_le_bytes());
         }
         for arg in args {
