@@ -24,6 +24,11 @@ use crate::storage::Storage;
 use rayon::prelude::*;
 use std::collections::HashMap;
 
+/// Fragments room is made for before parsing a block: a block of 100-byte
+/// values holds 27. Growing the list one push at a time was a fifth of the
+/// compactor thread's time (perf), which parses every victim this way.
+const SCAN_FRAGMENTS_RESERVED: usize = 32;
+
 /// The result of a full scan.
 #[derive(Debug)]
 pub struct Scanned {
@@ -179,7 +184,8 @@ pub fn full_scan(storage: &dyn Storage, headers: &[Option<BlockHeader>], resync:
 }
 
 pub(crate) fn scan_block(storage: &dyn Storage, block: u32, resync: bool) -> BlockScan {
-    let mut scan = BlockScan { block, fragments: Vec::new(), damaged: Vec::new() };
+    let fragments = Vec::with_capacity(SCAN_FRAGMENTS_RESERVED);
+    let mut scan = BlockScan { block, fragments, damaged: Vec::new() };
     let mut buf = vec![0u8; BLOCK_BYTES];
     if let Err(err) = storage.read_at(block_offset(block), &mut buf) {
         scan.damaged.push(Damage { block, offset: 0, reason: format!("read failed: {err}"), key_hint: None });
