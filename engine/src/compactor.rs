@@ -45,6 +45,7 @@ use crate::lookup;
 use crate::read::{fragments_max, read_value};
 use crate::recovery::scan::scan_block;
 use crate::store::Inner;
+use parking_lot::MutexGuard;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -431,32 +432,56 @@ fn empty_block(inner: &Inner, block: u32, may_drop: bool, outcome: &mut PassOutc
             }
         }
         let mut log = inner.log.lock();
-        let current = lookup::find(storage, &inner.index, &key, hash).current;
-        let action = if header.is_tombstone() {
-            if current.is_some() {
-                continue; // superseded by a newer put
-            }
-            if may_drop {
-                inner.compaction.tombstones_dropped.fetch_add(1, Ordering::Relaxed);
-                dropped = true;
-                continue;
-            }
-            inner.compaction.tombstones_kept.fetch_add(1, Ordering::Relaxed);
-            Action::Keep { key, value: Vec::new(), tombstone: true, expires_ms: 0 }
-        } else {
-            let Some(current) = current.filter(|c| c.entry.block == block && c.entry.offset() == here) else {
-                continue; // an older version
-            };
-            if header.expires_ms != 0 && header.expires_ms <= inner.clock.now_ms() {
-                dropped |= may_drop;
-                Action::Expire { key, tombstone: !may_drop }
-            } else {
-                let value = read_value(storage, current.first)?;
-                Action::Keep { key, value, tombstone: false, expires_ms: header.expires_ms }
-            }
-        };
-        apply(inner, &mut log, action, outcome)?;
+        let moved = move_record(inner, &mut log, (block, here), header, key, may_drop, outcome);
+        // Fair: the lock goes to a writer waiting for it, if any. Taken
+        // straight back for the next record instead, a writer woke to find
+        // it held again, until parking_lot's fairness timer (0.5 ms on
+        // average) handed it over: puts that waited over 1 ms for the log
+        // lock were a third of those slower than 150 µs at 10,000 puts/s.
+        MutexGuard::unlock_fair(log);
+        dropped |= moved?;
     }
+    Ok(dropped)
+}
+
+/// Decides, under the log lock, what becomes of one record of a victim
+/// (the FULL or FIRST fragment at `at`), and does it. Returns whether a
+/// record was dropped that only the victims' going makes safe to drop.
+fn move_record(
+    inner: &Inner,
+    log: &mut LogWriter,
+    (block, here): (u32, u32),
+    header: RecordHeader,
+    key: Vec<u8>,
+    may_drop: bool,
+    outcome: &mut PassOutcome,
+) -> Result<bool> {
+    let storage = &*inner.storage;
+    let current = lookup::find(storage, &inner.index, &key, key_hash(&key)).current;
+    let mut dropped = false;
+    let action = if header.is_tombstone() {
+        if current.is_some() {
+            return Ok(false); // superseded by a newer put
+        }
+        if may_drop {
+            inner.compaction.tombstones_dropped.fetch_add(1, Ordering::Relaxed);
+            return Ok(true);
+        }
+        inner.compaction.tombstones_kept.fetch_add(1, Ordering::Relaxed);
+        Action::Keep { key, value: Vec::new(), tombstone: true, expires_ms: 0 }
+    } else {
+        let Some(current) = current.filter(|c| c.entry.block == block && c.entry.offset() == here) else {
+            return Ok(false); // an older version
+        };
+        if header.expires_ms != 0 && header.expires_ms <= inner.clock.now_ms() {
+            dropped = may_drop;
+            Action::Expire { key, tombstone: !may_drop }
+        } else {
+            let value = read_value(storage, current.first)?;
+            Action::Keep { key, value, tombstone: false, expires_ms: header.expires_ms }
+        }
+    };
+    apply(inner, log, action, outcome)?;
     Ok(dropped)
 }
 
@@ -489,15 +514,29 @@ fn move_continued(inner: &Inner, victim: u32, continued: &RecordHeader, outcome:
         if let Some(first) =
             scan.fragments.iter().find(|f| f.header.kind == FragmentKind::First && f.header.lsn == continued.lsn)
         {
+            // Dead unless indexed, told before the lock (as in `empty_block`):
+            // with 8 KiB values nearly every victim starts with a
+            // continuation, and locking for each was 155,775 lock holds
+            // in one 8 s run, 24,563 of them for records that moved.
+            let hash = key_hash(&first.key);
+            if !indexed_here(inner, hash, block, first.offset, first.header.lsn, &mut Vec::new()) {
+                return Ok(());
+            }
             let mut log = inner.log.lock();
-            let current = lookup::find(storage, &inner.index, &first.key, key_hash(&first.key)).current;
-            let Some(current) = current.filter(|c| c.entry.block == block && c.entry.offset() == first.offset) else {
-                return Ok(()); // an older version: nothing to move
+            let mut move_first = || {
+                let current = lookup::find(storage, &inner.index, &first.key, hash).current;
+                let Some(current) = current.filter(|c| c.entry.block == block && c.entry.offset() == first.offset)
+                else {
+                    return Ok(()); // an older version: nothing to move
+                };
+                let expires_ms = current.first.header.expires_ms;
+                let value = read_value(storage, current.first)?;
+                let action = Action::Keep { key: first.key.clone(), value, tombstone: false, expires_ms };
+                apply(inner, &mut log, action, outcome)
             };
-            let expires_ms = current.first.header.expires_ms;
-            let value = read_value(storage, current.first)?;
-            let action = Action::Keep { key: first.key.clone(), value, tombstone: false, expires_ms };
-            return apply(inner, &mut log, action, outcome);
+            let moved = move_first();
+            MutexGuard::unlock_fair(log); // as in `empty_block`
+            return moved;
         }
         let leads = scan.fragments.first().map(|f| (f.header.kind, f.header.lsn));
         if leads != Some((FragmentKind::Middle, continued.lsn)) {
