@@ -12,11 +12,13 @@
 //!    tombstones can go). The
 //!    active block is never a victim, so every victim is sealed: its bytes
 //!    do not change until it is freed.
-//! 2. Read each victim in generation order (no lock: it is sealed) and
-//!    decide for each record under the log lock — every write publishes to
-//!    the index under it, so what the index says cannot change between the
-//!    decision and the copy. The lock is released after each record, so a
-//!    foreground write waits for one copy at most:
+//! 2. Read each victim in generation order (no lock: it is sealed). A put
+//!    no index entry points at is dead for good (entries only ever point
+//!    at new records at the head), so those are told before any lock;
+//!    every other record is decided under the log lock — every write
+//!    publishes to the index under it, so what the index says cannot
+//!    change between the decision and the copy. The lock is handed over
+//!    after each record, so a foreground write waits for one copy at most:
 //!    - a put the index names: move it (append a copy with a new LSN, then
 //!      point the index at the copy) — or, if it has expired, treat it as a
 //!      delete (below);
