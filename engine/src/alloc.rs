@@ -329,6 +329,7 @@ impl BlockTable {
 /// Calls `visit` with every LOG block in use, its generation and live
 /// bytes, `chunk_blocks` blocks per hold of the table lock: writers take
 /// that lock on every write, so a walk of the whole file must not hold it.
+/// `visit` runs under the lock: it must be cheap and must not take it.
 /// What it sees is not one consistent picture (blocks change between
 /// chunks); callers check what they pick again under the lock.
 pub fn for_each_log_block(table: &Mutex<BlockTable>, chunk_blocks: u32, mut visit: impl FnMut(u32, u64, u32)) {
@@ -351,8 +352,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn running_live_sum_and_log_count_match_a_recount() {
-        // Random uses and live-byte changes: the kept totals equal a walk.
+    fn running_live_sum_log_count_and_generation_sets_match_a_recount() {
+        // Random uses and live-byte changes: the kept totals, and the LOG
+        // and pending blocks by generation, equal a walk.
         let mut table = BlockTable::new(64);
         let mut state = 7u64;
         let mut next = || {
@@ -372,6 +374,16 @@ mod tests {
             assert_eq!(table.live_total(), recount, "step {step}");
             let walked = table.uses.iter().filter(|u| matches!(u, BlockUse::Log { .. })).count();
             assert_eq!(table.log_count(), walked as u64, "step {step}");
+            let (mut log, mut pending) = (BTreeSet::new(), BTreeSet::new());
+            for (at, use_) in table.uses.iter().enumerate() {
+                match *use_ {
+                    BlockUse::Log { generation } => log.insert((generation, at as u32)),
+                    BlockUse::Pending { generation } => pending.insert((generation, at as u32)),
+                    _ => false,
+                };
+            }
+            assert_eq!(table.log_by_generation, log, "step {step}");
+            assert_eq!(table.pending_by_generation, pending, "step {step}");
         }
     }
 

@@ -3,8 +3,9 @@
 //!
 //! A pass, in order (each step says why it is safe in RECOVERY.md,
 //! "Compaction"):
-//! 1. When the ranked queue is empty (about once per 16 passes), rank
-//!    the blocks without holding a lock for long (`rank_victims`); then,
+//! 1. When the ranked queue cannot fill a pass (about once per 16
+//!    passes), rank the blocks without holding a lock for long
+//!    (`rank_victims`); then,
 //!    under the log lock, pick victims by LFS cost-benefit,
 //!    `(1 - u) * age / (1 + u)`, u = live bytes / payload bytes, age = how
 //!    many generations ago the block was opened, plus the oldest blocks in
@@ -13,16 +14,18 @@
 //!    active block is never a victim, so every victim is sealed: its bytes
 //!    do not change until it is freed.
 //! 2. Read each victim in generation order (no lock: it is sealed). A put
-//!    no index entry points at is dead for good (entries only ever point
-//!    at new records at the head), so those are told before any lock;
-//!    every other record is decided under the log lock — every write
+//!    no index entry points at is dead for good (in a running store,
+//!    entries only ever point at new records at the head), so those are
+//!    told before the log lock; every other record is decided under it —
+//!    every write
 //!    publishes to the index under it, so what the index says cannot
 //!    change between the decision and the copy. The lock is handed over
 //!    after each record, so a foreground write waits for one copy at most:
 //!    - a put the index names: move it (append a copy with a new LSN, then
 //!      point the index at the copy) — or, if it has expired, treat it as a
 //!      delete (below);
-//!    - a put the index does not name: dead, dropped;
+//!    - a put the index does not name: dead, dropped (told before the
+//!      log lock, as said above);
 //!    - a tombstone whose key the index holds: superseded, dropped;
 //!    - a tombstone whose key is absent: kept (re-appended) unless every
 //!      LOG block older than the victim is a victim of this pass too — then
@@ -385,11 +388,12 @@ pub(crate) fn compact_pass(inner: &Inner, max_victims: usize) -> Result<PassOutc
 }
 
 /// Moves every record of `block` that must survive to the head of the log.
-/// The block is sealed, so it is parsed without a lock; each record is then
-/// decided and copied under the log lock — every write publishes to the
-/// index under it, so what the index says cannot change in between — and
-/// the lock is released after each one, so foreground writes wait for one
-/// copy at most, never for a whole pass.
+/// The block is sealed, so it is parsed without a lock, and its dead puts
+/// are told without the log lock; every other record is decided and
+/// copied under it — every write publishes to the index under it, so what
+/// the index says cannot change in between — and the lock is handed over
+/// after each one, so foreground writes wait for one copy at most, never
+/// for a whole pass.
 fn empty_block(inner: &Inner, block: u32, may_drop: bool, outcome: &mut PassOutcome) -> Result<bool> {
     let storage = &*inner.storage;
     let mut dropped = false;
@@ -399,19 +403,22 @@ fn empty_block(inner: &Inner, block: u32, may_drop: bool, outcome: &mut PassOutc
     if let Some(damage) = scan.damaged.first() {
         return Err(Error::corrupt(block, damage.offset, "compaction found a damaged record"));
     }
+    // Live bytes count indexed puts only (every fragment, in each block it
+    // spans), and a sealed block's can only fall: at 0 none of its puts
+    // is indexed, and each is known dead without an index lookup. Blocks
+    // a run over a mostly free file picks are usually all dead: the
+    // lookups (a cache miss each) were 44% of the compactor thread's time
+    // over 100,000 keys, perf.
+    let any_live = inner.table.lock().live_table()[block as usize] > 0;
     // A record continued from an older block: only the first fragment of a
-    // block can be one (a MIDDLE or LAST starts its block).
+    // block can be one (a MIDDLE or LAST starts its block). Live only if
+    // the block has live bytes.
     if let Some(fragment) = scan.fragments.first()
+        && any_live
         && matches!(fragment.header.kind, FragmentKind::Middle | FragmentKind::Last)
     {
         move_continued(inner, block, &fragment.header, outcome)?;
     }
-    // Live bytes count indexed puts only, and a sealed block's can only
-    // fall: at 0 none of its puts is indexed, and each is known dead
-    // without an index lookup. Blocks a run over a mostly free file picks
-    // are usually all dead: the lookups (a cache miss each) were 44% of
-    // the compactor thread's time over 100,000 keys, perf.
-    let any_live = inner.table.lock().live_table()[block as usize] > 0;
     let mut candidates = Vec::new();
     for fragment in scan.fragments {
         let (here, header, key) = (fragment.offset, fragment.header, fragment.key);
@@ -434,7 +441,7 @@ fn empty_block(inner: &Inner, block: u32, may_drop: bool, outcome: &mut PassOutc
             }
         }
         let mut log = inner.log.lock();
-        let moved = move_record(inner, &mut log, (block, here), header, key, may_drop, outcome);
+        let moved = move_record(inner, &mut log, (block, here), header, (key, hash), may_drop, outcome);
         // Fair: the lock goes to a writer waiting for it, if any. Taken
         // straight back for the next record instead, a writer woke to find
         // it held again, until parking_lot's fairness timer (0.5 ms on
@@ -447,19 +454,20 @@ fn empty_block(inner: &Inner, block: u32, may_drop: bool, outcome: &mut PassOutc
 }
 
 /// Decides, under the log lock, what becomes of one record of a victim
-/// (the FULL or FIRST fragment at `at`), and does it. Returns whether a
-/// record was dropped that only the victims' going makes safe to drop.
+/// (the FULL or FIRST fragment at offset `here` of `block`, whose key
+/// has index hash `hash`), and does it. Returns whether a record was
+/// dropped that only the victims' going makes safe to drop.
 fn move_record(
     inner: &Inner,
     log: &mut LogWriter,
     (block, here): (u32, u32),
     header: RecordHeader,
-    key: Vec<u8>,
+    (key, hash): (Vec<u8>, u32),
     may_drop: bool,
     outcome: &mut PassOutcome,
 ) -> Result<bool> {
     let storage = &*inner.storage;
-    let current = lookup::find(storage, &inner.index, &key, key_hash(&key)).current;
+    let current = lookup::find(storage, &inner.index, &key, hash).current;
     let mut dropped = false;
     let action = if header.is_tombstone() {
         if current.is_some() {

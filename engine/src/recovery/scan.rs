@@ -24,9 +24,10 @@ use crate::storage::Storage;
 use rayon::prelude::*;
 use std::collections::HashMap;
 
-/// Fragments room is made for before parsing a block: a block of 100-byte
-/// values holds 27. Growing the list one push at a time was a fifth of the
-/// compactor thread's time (perf), which parses every victim this way.
+/// Room for this many fragments is reserved before a block is parsed: a
+/// block of 100-byte values holds 27. Growing the list one push at a time
+/// was a fifth of the compactor thread's time (perf), which parses every
+/// victim this way.
 const SCAN_FRAGMENTS_RESERVED: usize = 32;
 
 /// The result of a full scan.
