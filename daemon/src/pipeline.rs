@@ -22,13 +22,6 @@ use std::time::Instant;
 /// cut into several (the engine's batch limit is 64 MiB).
 pub const SHARED_WRITE_BYTES_MAX: usize = 8 * 1024 * 1024;
 
-/// GETs in one turn's jobs from which their records are fetched together
-/// first (`Store::prefetch`): each GET's index entry and record are cache
-/// misses (15% and 17% of kvd's time at GET pipeline 16, perf), which
-/// overlap when touched together. Not measured: for one to three GETs the
-/// index lookups, done twice, are unlikely to pay for the little overlap.
-pub const PREFETCH_READS_MIN: usize = 4;
-
 /// A decoded request waiting for a worker.
 #[derive(Debug)]
 pub enum Queued {
@@ -111,10 +104,11 @@ impl Queued {
 /// returns each job's answers. Puts from different jobs may share a write:
 /// they are independent, and each connection's own order is kept.
 pub fn run_jobs(ctx: &Context<'_>, jobs: Vec<Vec<Queued>>) -> Vec<Vec<u8>> {
+    // A turn's GETs fetch their records together first: each GET's index
+    // entry and record are cache misses (15% and 17% of kvd's time at GET
+    // pipeline 16, perf), which overlap when touched together.
     let reads: Vec<&[u8]> = jobs.iter().flatten().filter_map(Queued::read_key).collect();
-    if reads.len() >= PREFETCH_READS_MIN {
-        ctx.store.prefetch(&reads);
-    }
+    ctx.store.prefetch(&reads);
     let mut outs = vec![Vec::new(); jobs.len()];
     let mut pending =
         jobs.into_iter().enumerate().flat_map(|(job, requests)| requests.into_iter().map(move |r| (job, r))).peekable();

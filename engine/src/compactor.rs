@@ -440,15 +440,7 @@ fn empty_block(inner: &Inner, block: u32, may_drop: bool, outcome: &mut PassOutc
                 continue; // an older version: no index entry points at it
             }
         }
-        let mut log = inner.log.lock();
-        let moved = move_record(inner, &mut log, (block, here), header, (key, hash), may_drop, outcome);
-        // Fair: the lock goes to a writer waiting for it, if any. Taken
-        // straight back for the next record instead, a writer woke to find
-        // it held again, until parking_lot's fairness timer (0.5 ms on
-        // average) handed it over: puts that waited over 1 ms for the log
-        // lock were a third of those slower than 150 µs at 10,000 puts/s.
-        MutexGuard::unlock_fair(log);
-        dropped |= moved?;
+        dropped |= move_record(inner, (block, here), header, (key, hash), may_drop, outcome)?;
     }
     Ok(dropped)
 }
@@ -458,6 +450,26 @@ fn empty_block(inner: &Inner, block: u32, may_drop: bool, outcome: &mut PassOutc
 /// has index hash `hash`), and does it. Returns whether a record was
 /// dropped that only the victims' going makes safe to drop.
 fn move_record(
+    inner: &Inner,
+    at: (u32, u32),
+    header: RecordHeader,
+    key: (Vec<u8>, u32),
+    may_drop: bool,
+    outcome: &mut PassOutcome,
+) -> Result<bool> {
+    let mut log = inner.log.lock();
+    let decided = decide_and_apply(inner, &mut log, at, header, key, may_drop, outcome);
+    // Fair: the lock goes to a writer waiting for it, if any. Taken
+    // straight back for the next record instead, a writer woke to find
+    // it held again, until parking_lot's fairness timer (0.5 ms on
+    // average) handed it over: puts that waited over 1 ms for the log
+    // lock were a third of those slower than 150 µs at 10,000 puts/s.
+    MutexGuard::unlock_fair(log);
+    decided
+}
+
+/// `move_record`'s work; the caller holds the log lock.
+fn decide_and_apply(
     inner: &Inner,
     log: &mut LogWriter,
     (block, here): (u32, u32),
@@ -532,21 +544,10 @@ fn move_continued(inner: &Inner, victim: u32, continued: &RecordHeader, outcome:
             if !indexed_here(inner, hash, block, first.offset, first.header.lsn, &mut Vec::new()) {
                 return Ok(());
             }
-            let mut log = inner.log.lock();
-            let mut move_first = || {
-                let current = lookup::find(storage, &inner.index, &first.key, hash).current;
-                let Some(current) = current.filter(|c| c.entry.block == block && c.entry.offset() == first.offset)
-                else {
-                    return Ok(()); // an older version: nothing to move
-                };
-                let expires_ms = current.first.header.expires_ms;
-                let value = read_value(storage, current.first)?;
-                let action = Action::Keep { key: first.key.clone(), value, tombstone: false, expires_ms };
-                apply(inner, &mut log, action, outcome)
-            };
-            let moved = move_first();
-            MutexGuard::unlock_fair(log); // as in `empty_block`
-            return moved;
+            // Never dropped (may_drop false): an expired one becomes a
+            // tombstone, as in a victim that keeps its tombstones.
+            move_record(inner, (block, first.offset), first.header, (first.key.clone(), hash), false, outcome)?;
+            return Ok(());
         }
         let leads = scan.fragments.first().map(|f| (f.header.kind, f.header.lsn));
         if leads != Some((FragmentKind::Middle, continued.lsn)) {

@@ -37,10 +37,12 @@ use std::time::Duration;
 /// Reclaim-and-retry rounds a write gets when it finds no room.
 const NO_SPACE_RETRIES: u32 = 4;
 
-/// Ops in one append from which `publish` first touches every old record
-/// together (`prefetch_current`). Not measured: for one to three ops the
-/// index lookups, done twice, are unlikely to pay for the little overlap.
-const PUBLISH_PREFETCH_OPS_MIN: usize = 4;
+/// Keys from which their records are first touched together: the old
+/// records of an append's ops before `publish` reads them
+/// (`prefetch_current`), and the keys a caller is about to read
+/// (`Store::prefetch`). Not measured: for one to three keys the index
+/// lookups, done twice, are unlikely to pay for the little overlap.
+pub const PREFETCH_KEYS_MIN: usize = 4;
 
 /// Checkpoints a clean close writes at most: one, plus one more while the
 /// last carried tombstones (each round uses up the blocks that needed it).
@@ -296,7 +298,11 @@ impl Store {
     /// A hint that `keys` are about to be read (a pipelined batch of GETs):
     /// their index entries and records are fetched together, where reading
     /// them one by one waits for memory once per key. Changes nothing.
+    /// Fewer than `PREFETCH_KEYS_MIN` keys are left alone.
     pub fn prefetch(&self, keys: &[&[u8]]) {
+        if keys.len() < PREFETCH_KEYS_MIN {
+            return;
+        }
         // Keys over the limit are refused by the read itself: not hashed here.
         let hashes = keys.iter().filter(|key| key.len() <= KEY_BYTES_MAX).map(|key| key_hash(key)).collect();
         self.inner.prefetch_hashes(hashes);
@@ -813,7 +819,7 @@ impl Inner {
     /// order. Only after their bytes are in storage, so a reader never finds
     /// an entry whose record it cannot read.
     fn publish(&self, table: &mut BlockTable, ops: &[Op<'_>], placed: &[crate::log::Placed]) {
-        if ops.len() >= PUBLISH_PREFETCH_OPS_MIN {
+        if ops.len() >= PREFETCH_KEYS_MIN {
             self.prefetch_current(ops);
         }
         for (op, placed) in ops.iter().zip(placed) {
