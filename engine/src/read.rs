@@ -8,6 +8,10 @@ use crate::format::{BLOCK_BYTES, BLOCK_HEADER_BYTES, block_offset};
 use crate::limits::VALUE_BYTES_MAX;
 use crate::storage::Storage;
 
+/// (block, bytes) of each fragment of a record, in order: what its
+/// live-byte accounting adds and takes away.
+pub type Extents = Vec<(u32, u32)>;
+
 /// A verified fragment: its header and its bytes (header included).
 #[derive(Debug)]
 pub struct Fragment {
@@ -51,27 +55,36 @@ pub fn read_fragment(storage: &dyn Storage, block: u32, offset: u32) -> Result<F
 /// The whole value of the record whose first fragment is `first`, following
 /// FIRST -> MIDDLE -> LAST and checking each belongs to the same record.
 pub fn read_value(storage: &dyn Storage, first: Fragment) -> Result<Vec<u8>> {
-    let value_len = first.header.value_len as usize;
+    assemble_value(storage, first, |_, _| {})
+}
+
+/// The whole value of the record whose first fragment is `first` (at
+/// `block`), and the (block, bytes) of every fragment: what the compactor
+/// needs to move it, in one walk.
+pub fn read_record(storage: &dyn Storage, block: u32, first: Fragment) -> Result<(Vec<u8>, Extents)> {
+    let mut extents = vec![(block, first.bytes.len() as u32)];
+    let value = assemble_value(storage, first, |at, bytes| extents.push((at, bytes)))?;
+    Ok((value, extents))
+}
+
+/// `read_value`, handing (block, bytes) of each continuation to `visit`.
+fn assemble_value(storage: &dyn Storage, first: Fragment, mut visit: impl FnMut(u32, u32)) -> Result<Vec<u8>> {
     if first.header.kind == FragmentKind::Full {
         let mut bytes = first.bytes;
         bytes.drain(..RECORD_HEADER_BYTES + usize::from(first.header.key_len));
         return Ok(bytes);
     }
-    let mut value = Vec::with_capacity(value_len.min(VALUE_BYTES_MAX));
+    let mut value = Vec::with_capacity((first.header.value_len as usize).min(VALUE_BYTES_MAX));
     value.extend_from_slice(first.value_part());
-    let mut next = first.header.next_block;
-    let lsn = first.header.lsn;
-    while value.len() < value_len {
-        let fragment = read_fragment(storage, next, BLOCK_HEADER_BYTES as u32)?;
-        check_continuation(&fragment, next, lsn)?;
+    let mut last_block = first.header.next_block;
+    for_each_continuation(storage, &first, |at, fragment| {
         value.extend_from_slice(fragment.value_part());
-        if fragment.header.kind == FragmentKind::Last {
-            break;
-        }
-        next = fragment.header.next_block;
-    }
-    if value.len() != value_len {
-        return Err(Error::corrupt(next, BLOCK_HEADER_BYTES as u32, "fragments do not add up to the value length"));
+        visit(at, fragment.bytes.len() as u32);
+        last_block = at;
+    })?;
+    if value.len() != first.header.value_len as usize {
+        let reason = "fragments do not add up to the value length";
+        return Err(Error::corrupt(last_block, BLOCK_HEADER_BYTES as u32, reason));
     }
     Ok(value)
 }
@@ -85,22 +98,32 @@ pub fn fragments_max(value_len: u32) -> usize {
 }
 
 /// (block, bytes) of every fragment of the record starting at `first`.
-pub fn record_extents(storage: &dyn Storage, block: u32, first: &Fragment) -> Result<Vec<(u32, u32)>> {
+pub fn record_extents(storage: &dyn Storage, block: u32, first: &Fragment) -> Result<Extents> {
     let mut extents = vec![(block, first.bytes.len() as u32)];
+    for_each_continuation(storage, first, |at, fragment| extents.push((at, fragment.bytes.len() as u32)))?;
+    Ok(extents)
+}
+
+/// Reads and verifies the MIDDLE and LAST fragments that follow `first`,
+/// in order, handing each (with its block) to `visit`; nothing for a FULL
+/// record.
+fn for_each_continuation(storage: &dyn Storage, first: &Fragment, mut visit: impl FnMut(u32, &Fragment)) -> Result<()> {
     let mut next = first.header.next_block;
     let mut kind = first.header.kind;
     let fragments_max = fragments_max(first.header.value_len);
+    let mut fragment_count = 1;
     while matches!(kind, FragmentKind::First | FragmentKind::Middle) {
-        if extents.len() > fragments_max {
+        if fragment_count > fragments_max {
             return Err(Error::corrupt(next, BLOCK_HEADER_BYTES as u32, "fragment chain longer than its value"));
         }
         let fragment = read_fragment(storage, next, BLOCK_HEADER_BYTES as u32)?;
         check_continuation(&fragment, next, first.header.lsn)?;
-        extents.push((next, fragment.bytes.len() as u32));
+        visit(next, &fragment);
+        fragment_count += 1;
         kind = fragment.header.kind;
         next = fragment.header.next_block;
     }
-    Ok(extents)
+    Ok(())
 }
 
 fn check_continuation(fragment: &Fragment, block: u32, lsn: u64) -> Result<()> {

@@ -132,6 +132,14 @@ impl Stats {
     }
 }
 
+/// A record the compactor is moving: the index entry naming it and the
+/// (block, bytes) of each of its fragments (`read::read_record`).
+#[derive(Debug)]
+pub(crate) struct Moving {
+    pub entry: crate::format::snapshot::IndexEntry,
+    pub extents: crate::read::Extents,
+}
+
 /// Shared state behind a [`Store`].
 #[derive(Debug)]
 pub(crate) struct Inner {
@@ -793,6 +801,38 @@ impl Inner {
     /// they write (delete, expire); the caller holds the log lock. Returns
     /// the LSN of the last record.
     pub(crate) fn append_locked(&self, log: &mut LogWriter, ops: &[Op<'_>], purpose: Purpose) -> Result<u64> {
+        self.append_then(log, ops, purpose, |table, placed| self.publish(table, ops, placed))
+    }
+
+    /// Appends the compactor's copy of a record and points the index at
+    /// it. The caller holds the log lock and has checked, under it, that
+    /// `moving.entry` is the key's index entry: so, unlike `publish`, this
+    /// reads nothing back (publish's lookup and extents walk were two of
+    /// the three reads of each 8 KiB record a move did under the lock).
+    pub(crate) fn append_moved_locked(&self, log: &mut LogWriter, op: Op<'_>, moving: &Moving) -> Result<u64> {
+        self.append_then(log, &[op], Purpose::Compact, |table, placed| {
+            for &(block, bytes) in &moving.extents {
+                table.sub_live(block, bytes);
+            }
+            let copy = &placed[0];
+            for &(block, bytes) in &copy.extents {
+                table.add_live(block, bytes);
+            }
+            let entry = crate::format::snapshot::IndexEntry::new(moving.entry.hash, copy.block, copy.offset, copy.lsn);
+            let replaced = self.index.replace(Some(moving.entry), entry);
+            debug_assert!(replaced, "the caller checked the entry under the log lock");
+        })
+    }
+
+    /// Place, flush, then `publish` what was placed; the caller holds the
+    /// log lock.
+    fn append_then(
+        &self,
+        log: &mut LogWriter,
+        ops: &[Op<'_>],
+        purpose: Purpose,
+        publish: impl FnOnce(&mut BlockTable, &[crate::log::Placed]),
+    ) -> Result<u64> {
         self.poison.check()?;
         if log.last_lsn() + ops.len() as u64 > LSN_MAX {
             return Err(Error::InvalidArgument(format!("log sequence numbers exhausted (limit {LSN_MAX})")));
@@ -808,7 +848,7 @@ impl Inner {
                 return Err(Error::io("log write", err));
             }
         };
-        self.publish(&mut table, ops, &placed);
+        publish(&mut table, &placed);
         self.update_reserve(&mut table);
         let last = placed.last().map_or(log.last_lsn(), |p| p.lsn);
         self.commit.written_lsn.store(last, Ordering::Release);

@@ -31,7 +31,6 @@ mod common;
 
 use blockkv_engine::format::record::SEAL_BYTES;
 use blockkv_engine::format::{BLOCK_BYTES, BLOCK_HEADER_BYTES, RECORD_HEADER_BYTES};
-use blockkv_engine::fsck::Severity;
 use blockkv_engine::limits::{FRAGMENT_PAYLOAD_BYTES_MAX, KEY_BYTES_MAX};
 use blockkv_engine::{BatchOp, Clock, Error, KeyTtl, ManualClock, SimDisk, Store, SyncPolicy, key_hash};
 use common::{SIM_BYTES, new_sim_store, open_image, sim_options};
@@ -638,14 +637,7 @@ impl<'t> Model<'t> {
             let reclaimed = &self.tally.blocks_reclaimed;
             reclaimed.set(reclaimed.get() + outcome.blocks_reclaimed);
         }
-        // Errors, and the accounting warning; other warnings describe how
-        // the store was opened (a new file has no checkpoint yet).
-        let report = self.store().fsck(&|_, _| {});
-        let problems: Vec<_> = report
-            .problems
-            .iter()
-            .filter(|p| p.severity == Severity::Error || p.what.starts_with("live-byte accounting"))
-            .collect();
+        let problems = common::fsck_errors_and_accounting(self.store());
         if !problems.is_empty() {
             return Err(format!("kv-fsck after compaction: {problems:#?}"));
         }

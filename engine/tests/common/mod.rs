@@ -53,3 +53,16 @@ pub fn apply_batch(state: &mut BTreeMap<Vec<u8>, Vec<u8>>, ops: &[BatchOp]) {
         }
     }
 }
+
+/// kv-fsck's errors, and its live-byte accounting warning (what the
+/// compactor trusts); other warnings describe how the store was opened (a
+/// new file has no checkpoint yet).
+pub fn fsck_errors_and_accounting(store: &Store) -> Vec<blockkv_engine::fsck::Problem> {
+    use blockkv_engine::fsck::Severity;
+    let report = store.fsck(&|_, _| {});
+    report
+        .problems
+        .into_iter()
+        .filter(|p| p.severity == Severity::Error || p.what.starts_with("live-byte accounting"))
+        .collect()
+}
