@@ -586,6 +586,47 @@ fn move_continued(inner: &Inner, victim: u32, continued: &RecordHeader, outcome:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::options::{Options, SyncPolicy};
+    use crate::read::read_fragment;
+    use crate::storage::SimDisk;
+    use crate::store::Store;
+    use std::sync::Arc;
+
+    #[test]
+    fn a_record_continued_into_a_victim_moves_and_the_victim_empties() {
+        // A 9,000-byte value spans three blocks (FIRST, MIDDLE, LAST).
+        // Emptying only the block its LAST starts must find the record by
+        // walking back and move all of it: that block then holds no live
+        // bytes and can be freed. Without the walk it stays live for ever
+        // in background passes, which pick blocks one by one.
+        let options = Options { background: false, sync: SyncPolicy::None, ..Options::default() };
+        let store = Store::create_on(Arc::new(SimDisk::new(1024 * 1024)), options).expect("create");
+        let big: Vec<u8> = (0..9_000u32).map(|i| (i * 7) as u8).collect();
+        store.put(b"before", &[1; 100]).expect("put");
+        store.put(b"big", &big).expect("put");
+        // Too large for what the LAST left of its block: seals that block.
+        store.put(b"after", &[2; 3_000]).expect("put");
+        let inner = &store.inner;
+        let entry = lookup::find(&*inner.storage, &inner.index, b"big", key_hash(b"big")).current.expect("indexed");
+        let first = read_fragment(&*inner.storage, entry.entry.block, entry.entry.offset()).expect("first");
+        assert_eq!(first.header.kind, FragmentKind::First);
+        let middle_block = first.header.next_block;
+        let middle =
+            read_fragment(&*inner.storage, middle_block, crate::format::BLOCK_HEADER_BYTES as u32).expect("middle");
+        assert_eq!(middle.header.kind, FragmentKind::Middle);
+        let last_block = middle.header.next_block;
+        assert_ne!(inner.log.lock().active_block(), Some(last_block), "the LAST's block is sealed");
+        assert!(inner.table.lock().live_table()[last_block as usize] > 0);
+
+        let mut outcome = PassOutcome::default();
+        empty_block(inner, last_block, false, &mut outcome).expect("empty the LAST's block");
+
+        assert_eq!(outcome.records_moved, 1, "{outcome:?}");
+        assert_eq!(inner.table.lock().live_table()[last_block as usize], 0, "nothing live is left there");
+        let moved = lookup::find(&*inner.storage, &inner.index, b"big", key_hash(b"big")).current.expect("indexed");
+        assert_ne!(moved.entry.block, entry.entry.block, "the index names the copy");
+        assert_eq!(store.get(b"big").expect("get"), Some(big));
+    }
 
     #[test]
     fn best_blocks_keeps_what_a_full_sort_would_in_its_order() {
