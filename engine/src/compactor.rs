@@ -465,10 +465,12 @@ fn move_record(
         let (value, extents) = read_record(&*inner.storage, block, read_fragment(&*inner.storage, block, here)?)?;
         Some((value, Moving { entry, extents }))
     };
+    #[cfg(test)]
+    tests::BEFORE_MOVE_LOCK.with_borrow_mut(|hook| hook.as_mut().map(|write| write()));
     let mut log = inner.log.lock();
     let decided = if header.is_tombstone() {
         decide_tombstone(inner, &mut log, key, may_drop, outcome)
-    } else if !indexed_here(inner, hash, block, here, header.lsn, &mut Vec::new()) {
+    } else if !still_current(inner, &key, entry) {
         Ok(false) // replaced since it was told live: an older version now
     } else if let Some((value, moving)) = moving {
         let op = Op { key: &key, value: &value, tombstone: false, expires_ms: header.expires_ms };
@@ -487,6 +489,25 @@ fn move_record(
     // lock were a third of those slower than 150 µs at 10,000 puts/s.
     MutexGuard::unlock_fair(log);
     decided
+}
+
+/// Whether `entry` (of `key`) is still the key's current index entry; the
+/// caller holds the log lock. The entry must be there, and no entry with
+/// its hash newer — else the keys are compared, as readers do: a newer
+/// entry is another key whose hash collides, or a newer version of this
+/// one that `publish` added beside it when it could not read this record.
+/// Copying the older record then (with a new LSN) would bring its value
+/// back.
+fn still_current(inner: &Inner, key: &[u8], entry: IndexEntry) -> bool {
+    let mut candidates = Vec::new();
+    inner.index.candidates(entry.hash, &mut candidates);
+    if !candidates.contains(&entry) {
+        return false;
+    }
+    if candidates.iter().all(|c| *c == entry || c.lsn() < entry.lsn()) {
+        return true;
+    }
+    lookup::find(&*inner.storage, &inner.index, key, entry.hash).current.is_some_and(|c| c.entry == entry)
 }
 
 /// A victim's tombstone, under the log lock: dropped when superseded by a
@@ -591,6 +612,75 @@ mod tests {
     use crate::storage::SimDisk;
     use crate::store::Store;
     use std::sync::Arc;
+
+    thread_local! {
+        /// Runs in `move_record` between its read of a put and the log
+        /// lock, on the thread that moves: a write racing the move.
+        pub(super) static BEFORE_MOVE_LOCK: std::cell::RefCell<Option<Box<dyn FnMut()>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+
+    #[test]
+    fn a_put_replaced_between_the_moves_read_and_its_lock_is_not_copied() {
+        // The compactor reads a live put before it takes the log lock; a
+        // write replaces the key in between. The stale copy must not be
+        // made: the key keeps the newer value, and the live-byte
+        // accounting matches the records (kv-fsck).
+        let options = Options { background: false, sync: SyncPolicy::None, ..Options::default() };
+        let store = Arc::new(Store::create_on(Arc::new(SimDisk::new(1024 * 1024)), options).expect("create"));
+        store.put(b"raced", &[1; 1_000]).expect("put");
+        store.put(b"filler", &[2; 3_500]).expect("put"); // seals the block
+        let inner = &store.inner;
+        let victim = lookup::find(&*inner.storage, &inner.index, b"raced", key_hash(b"raced"))
+            .current
+            .expect("indexed")
+            .entry
+            .block;
+        assert_ne!(inner.log.lock().active_block(), Some(victim), "the victim is sealed");
+        let writer = store.clone();
+        BEFORE_MOVE_LOCK.set(Some(Box::new(move || writer.put(b"raced", &[3; 1_000]).expect("racing put"))));
+        let mut outcome = PassOutcome::default();
+        let emptied = empty_block(inner, victim, false, &mut outcome);
+        BEFORE_MOVE_LOCK.set(None);
+        emptied.expect("empty the victim");
+
+        assert_eq!(outcome.records_moved, 0, "the replaced put was copied: {outcome:?}");
+        assert_eq!(store.get(b"raced").expect("get"), Some(vec![3; 1_000]));
+        assert_eq!(inner.table.lock().live_table()[victim as usize], 0, "nothing live is left there");
+        let report = store.fsck(&|_, _| {});
+        let accounting: Vec<_> =
+            report.problems.iter().filter(|p| p.what.starts_with("live-byte accounting")).collect();
+        assert!(accounting.is_empty(), "{accounting:?}");
+        assert_eq!(report.errors(), 0, "{:?}", report.problems);
+    }
+
+    #[test]
+    fn an_older_entry_left_beside_a_newer_one_is_not_copied_over_it() {
+        // A write that cannot read the key's current record (a read error
+        // that passes) adds its entry beside the old one. The compactor
+        // must then move nothing of the old record: copied with a new LSN,
+        // its value would come back in place of the newer one.
+        let disk = Arc::new(SimDisk::new(1024 * 1024));
+        let options = Options { background: false, sync: SyncPolicy::None, ..Options::default() };
+        let store = Store::create_on(disk.clone(), options).expect("create");
+        store.put(b"key", &[1; 1_000]).expect("put");
+        store.put(b"filler", &[2; 3_500]).expect("put"); // seals the block
+        let inner = &store.inner;
+        let old = lookup::find(&*inner.storage, &inner.index, b"key", key_hash(b"key")).current.expect("indexed");
+        let value_at = crate::format::block_offset(old.entry.block) + u64::from(old.entry.offset()) + 100;
+        disk.corrupt(value_at, &[0xff]);
+        store.put(b"key", &[3; 1_000]).expect("put over an unreadable record");
+        disk.corrupt(value_at, &[1]); // the read error passes
+        let mut candidates = Vec::new();
+        inner.index.candidates(key_hash(b"key"), &mut candidates);
+        assert_eq!(candidates.len(), 2, "both entries are in the index");
+
+        let mut outcome = PassOutcome::default();
+        empty_block(inner, old.entry.block, false, &mut outcome).expect("empty the old record's block");
+
+        assert_eq!(outcome.records_moved, 0, "the older record was copied: {outcome:?}");
+        assert_eq!(store.get(b"key").expect("get"), Some(vec![3; 1_000]));
+    }
 
     #[test]
     fn a_record_continued_into_a_victim_moves_and_the_victim_empties() {

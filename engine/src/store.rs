@@ -811,16 +811,20 @@ impl Inner {
     /// the three reads of each 8 KiB record a move did under the lock).
     pub(crate) fn append_moved_locked(&self, log: &mut LogWriter, op: Op<'_>, moving: &Moving) -> Result<u64> {
         self.append_then(log, &[op], Purpose::Compact, |table, placed| {
-            for &(block, bytes) in &moving.extents {
-                table.sub_live(block, bytes);
-            }
             let copy = &placed[0];
-            for &(block, bytes) in &copy.extents {
-                table.add_live(block, bytes);
-            }
             let entry = crate::format::snapshot::IndexEntry::new(moving.entry.hash, copy.block, copy.offset, copy.lsn);
             let replaced = self.index.replace(Some(moving.entry), entry);
             debug_assert!(replaced, "the caller checked the entry under the log lock");
+            // Were the entry gone, the copy is just a dead record: the
+            // accounting changes only with the index.
+            if replaced {
+                for &(block, bytes) in &moving.extents {
+                    table.sub_live(block, bytes);
+                }
+                for &(block, bytes) in &copy.extents {
+                    table.add_live(block, bytes);
+                }
+            }
         })
     }
 
