@@ -25,6 +25,11 @@ fn key(writer: u64, round: u64) -> Vec<u8> {
     format!("w{writer}-k{}", round % KEYS_PER_WRITER).into_bytes()
 }
 
+/// Every writer's last value of each key it wrote (writers own their keys).
+fn last_values(writers: Vec<std::thread::JoinHandle<BTreeMap<Vec<u8>, Vec<u8>>>>) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    writers.into_iter().flat_map(|handle| handle.join().expect("writer")).collect()
+}
+
 #[test]
 fn concurrent_writers_readers_and_checkpoints_lose_nothing() {
     // Group commit with 8 writers, a reader checking every value it sees,
@@ -84,10 +89,7 @@ fn concurrent_writers_readers_and_checkpoints_lose_nothing() {
             })
         })
         .collect();
-    let mut expected = BTreeMap::new();
-    for handle in writers {
-        expected.extend(handle.join().expect("writer"));
-    }
+    let expected = last_values(writers);
     stop.store(true, Ordering::Relaxed);
     let reads = reader.join().expect("reader");
     checkpointer.join().expect("checkpointer");
@@ -251,10 +253,7 @@ fn compaction_racing_writers_on_the_same_keys_loses_nothing_and_counts_exactly()
             })
         })
         .collect();
-    let mut expected = BTreeMap::new();
-    for handle in writers {
-        expected.extend(handle.join().expect("writer"));
-    }
+    let expected = last_values(writers);
     stop.store(true, Ordering::Relaxed);
     compactor.join().expect("compactor");
     let moved = moved.load(Ordering::Relaxed);
