@@ -9,7 +9,7 @@
 
 use crate::format::FIRST_DATA_BLOCK;
 use crate::format::snapshot::bit;
-use parking_lot::Mutex;
+use crate::sleep_lock::SleepLock;
 use std::collections::BTreeSet;
 
 /// What a block currently holds.
@@ -332,7 +332,11 @@ impl BlockTable {
 /// `visit` runs under the lock: it must be cheap and must not take it.
 /// What it sees is not one consistent picture (blocks change between
 /// chunks); callers check what they pick again under the lock.
-pub fn for_each_log_block(table: &Mutex<BlockTable>, chunk_blocks: u32, mut visit: impl FnMut(u32, u64, u32)) {
+pub(crate) fn for_each_log_block(
+    table: &SleepLock<BlockTable>,
+    chunk_blocks: u32,
+    mut visit: impl FnMut(u32, u64, u32),
+) {
     let chunk_blocks = chunk_blocks.max(1);
     let block_count = table.lock().block_count();
     for start in (0..block_count).step_by(chunk_blocks as usize) {
@@ -340,10 +344,11 @@ pub fn for_each_log_block(table: &Mutex<BlockTable>, chunk_blocks: u32, mut visi
         for (block, generation, live) in locked.log_blocks_among(start..start.saturating_add(chunk_blocks)) {
             visit(block, generation, live);
         }
-        // Fair: a writer waiting for the lock gets it before the next
-        // chunk. Taken straight back, it stayed with the walk until
-        // parking_lot's fairness timer (0.5 ms on average) handed it over.
-        parking_lot::MutexGuard::unlock_fair(locked);
+        // A writer waiting for the lock is woken by this unlock (std's
+        // mutex wakes a sleeper at once; parking_lot's kept the lock with
+        // the walk until its fairness timer, 0.5 ms on average, unless
+        // handed over fairly).
+        drop(locked);
     }
 }
 
@@ -400,7 +405,7 @@ mod tests {
         }
         let expected: Vec<(u32, u64, u32)> =
             (0..61).filter(|b| b >= &FIRST_DATA_BLOCK && b % 3 != 0).map(|b| (b, u64::from(b) * 2, b * 10)).collect();
-        let table = Mutex::new(table);
+        let table = SleepLock::new(table);
         for chunk in [0u32, 1, 7, 60, 61, 1000] {
             let mut seen = Vec::new();
             for_each_log_block(&table, chunk, |block, generation, live| seen.push((block, generation, live)));

@@ -21,7 +21,7 @@
 //!    publishes to the index under it, so what the index says cannot
 //!    change between the decision and the copy. A live put is read before
 //!    the lock (its bytes cannot change) and checked again under it (a
-//!    write may have replaced it meanwhile). The lock is handed over
+//!    write may have replaced it meanwhile). The lock is released
 //!    after each record, so a foreground write waits for one copy at most:
 //!    - a put the index names: move it (append a copy with a new LSN, then
 //!      point the index at the copy) — or, if it has expired, treat it as a
@@ -52,7 +52,6 @@ use crate::lookup;
 use crate::read::{fragments_max, read_fragment, read_record};
 use crate::recovery::scan::scan_block;
 use crate::store::{Inner, Moving};
-use parking_lot::MutexGuard;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -384,7 +383,7 @@ pub(crate) fn compact_pass(inner: &Inner, max_victims: usize) -> Result<PassOutc
 /// The block is sealed, so it is parsed without a lock, and its dead puts
 /// are told without the log lock; every other record is decided and
 /// copied under it — every write publishes to the index under it, so what
-/// the index says cannot change in between — and the lock is handed over
+/// the index says cannot change in between — and the lock is released
 /// after each one, so foreground writes wait for one copy at most, never
 /// for a whole pass.
 fn empty_block(inner: &Inner, block: u32, may_drop: bool, outcome: &mut PassOutcome) -> Result<bool> {
@@ -440,7 +439,7 @@ fn empty_block(inner: &Inner, block: u32, may_drop: bool, outcome: &mut PassOutc
 
 /// Decides, under the log lock, what becomes of one record of a victim
 /// (the FULL or FIRST fragment at offset `here` of `block`, whose key
-/// has index hash `hash`), and does it; then hands the lock over fairly.
+/// has index hash `hash`), and does it; then releases the lock.
 /// Returns whether a record was dropped that only the victims' going
 /// makes safe to drop.
 fn move_record(
@@ -484,12 +483,9 @@ fn move_record(
     } else {
         expire(inner, &mut log, key, may_drop, outcome)
     };
-    // Fair: the lock goes to a writer waiting for it, if any. Taken
-    // straight back for the next record instead, a writer woke to find
-    // it held again, until parking_lot's fairness timer (0.5 ms on
-    // average) handed it over: puts that waited over 1 ms for the log
-    // lock were a third of those slower than 150 µs at 10,000 puts/s.
-    MutexGuard::unlock_fair(log);
+    // Released after each record, so a writer waits for one copy at most
+    // (sleep_lock.rs: a sleeping writer is woken by this unlock).
+    drop(log);
     decided
 }
 

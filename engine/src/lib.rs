@@ -15,7 +15,7 @@
 //! - `compactor`: moving live records out of mostly-dead blocks;
 //!   `background`: the maintenance and compactor threads.
 //! - [`fsck`]: the offline checker behind kv-fsck.
-//! - [`limits`]: every limit, named.
+//! - [`limits`]: every limit, named. `sleep_lock`: the log and table lock.
 #![deny(unsafe_code)]
 
 mod alloc;
@@ -35,6 +35,7 @@ mod lookup;
 mod options;
 mod read;
 pub mod recovery;
+mod sleep_lock;
 pub mod storage;
 mod store;
 mod update;

@@ -25,6 +25,7 @@ use crate::lookup::{self, Current};
 use crate::options::{Options, SyncPolicy};
 use crate::read::{read_fragment, read_value, record_extents};
 use crate::recovery::{self, RecoveryMode, RecoveryReport};
+use crate::sleep_lock::SleepLock;
 use crate::storage::OpenFileError;
 use crate::storage::{FileStorage, LockMode, Storage};
 use parking_lot::Mutex;
@@ -149,8 +150,8 @@ pub(crate) struct Inner {
     pub clock: Arc<dyn Clock>,
     pub block_count: u32,
     pub superblock: Superblock,
-    pub log: Mutex<LogWriter>,
-    pub table: Mutex<BlockTable>,
+    pub log: SleepLock<LogWriter>,
+    pub table: SleepLock<BlockTable>,
     pub index: Index,
     pub commit: GroupCommit,
     pub group: WriteGroup,
@@ -236,8 +237,8 @@ impl Store {
             path: path.to_path_buf(),
             sync: opts.sync,
             clock: opts.clock.clone(),
-            log: Mutex::new(recovered.log),
-            table: Mutex::new(recovered.table),
+            log: SleepLock::new(recovered.log),
+            table: SleepLock::new(recovered.table),
             index: recovered.index,
             commit: GroupCommit::new(last_lsn),
             group: WriteGroup::default(),
