@@ -11,7 +11,11 @@
 #    --sync periodic vs redis appendfsync everysec, and kvd --sync always
 #    vs redis appendfsync always (SET only); 5 rounds by default (a cell's
 #    rounds spread by ±10-40% on a shared 2-core machine). kv-bench (native protocol)
-#    runs the same shapes against kvd, for the native figure.
+#    runs the same shapes against kvd, for the native figure. Each cell
+#    also gives both servers' CPU time per request (from /proc) and how
+#    many cores redis-benchmark kept busy: at pipeline 1 its one event
+#    loop is the bottleneck (about 0.9 cores), so there the CPU per
+#    request, not the requests/s, tells the servers apart.
 # 2. Restart: --restart-keys keys (11-byte keys, 100-byte values) loaded
 #    into each through `redis-cli --pipe` (the same bytes); memory per key
 #    (kvd: RssAnon from /proc; redis: INFO used_memory); then a clean stop
@@ -96,10 +100,23 @@ fresh() { # KVD_SYNC REDIS_FSYNC
     start_redis "$2"
 }
 
-# requests/s of one redis-benchmark test: SOCKET TEST PIPELINE
+readonly CLOCK_TICKS_PER_S="$(getconf CLK_TCK)"
+# CPU time a process has used so far, in clock ticks (utime + stime).
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# One redis-benchmark test: SOCKET SERVER_PID TEST PIPELINE. Prints the
+# requests/s, the server's CPU per request in microseconds, and the cores
+# redis-benchmark itself kept busy (user + system over wall time: its one
+# event loop saturates near 1.0, and then it, not the server, sets the pace).
 rb() {
-    redis-benchmark -s "$1" -t "$2" -n "$requests" -c "$CLIENTS" -P "$3" -d "$VALUE_BYTES" -r "$KEYS" --csv -q 2>/dev/null |
-        awk -F'","' 'NR > 1 && $1 ~ /SET|GET/ { print $2 + 0 }' | tail -n 1
+    local ticks0 ticks1 clock rps
+    ticks0="$(cpu_ticks "$2")"
+    clock="$( { TIMEFORMAT='%R %U %S'; time redis-benchmark -s "$1" -t "$3" -n "$requests" -c "$CLIENTS" -P "$4" \
+        -d "$VALUE_BYTES" -r "$KEYS" --csv -q >"$work/rb.csv" 2>/dev/null; } 2>&1)"
+    ticks1="$(cpu_ticks "$2")"
+    rps="$(awk -F'","' 'NR > 1 && $1 ~ /SET|GET/ { print $2 + 0 }' "$work/rb.csv" | tail -n 1)"
+    awk -v rps="$rps" -v ticks=$((ticks1 - ticks0)) -v hz="$CLOCK_TICKS_PER_S" -v n="$requests" -v clock="$clock" \
+        'BEGIN { split(clock, c, " "); printf "%s %.2f %.2f\n", rps, ticks * 1e6 / hz / n, (c[2] + c[3]) / c[1] }'
 }
 
 # requests/s of kv-bench against kvd: READ_RATIO PIPELINE
@@ -116,19 +133,25 @@ throughput() { # LABEL KVD_SYNC REDIS_FSYNC TESTS
     fresh "$2" "$3"
     echo
     echo "## $label ($rounds rounds, $requests requests each, alternating kvd / redis)"
-    printf '%-6s %-8s %14s %14s %8s %14s\n' test pipeline "kvd (RESP)" "redis" "ratio" "kvd (native)"
+    echo "(kvd CPU, redis CPU: each server's CPU time per request, µs; cli/kvd, cli/red: the cores redis-benchmark kept busy)"
+    printf '%-6s %-8s %12s %12s %7s %12s %9s %9s %7s %7s\n' test pipeline "kvd (RESP)" redis ratio "kvd native" \
+        "kvd CPU" "redis CPU" "cli/kvd" "cli/red"
     for test in $tests; do
         for pipeline in 1 16; do
-            local k=() r=() n=()
+            local k=() r=() n=() kc=() rc=() kl=() rl=() one
             for ((round = 1; round <= rounds; round++)); do
-                k+=("$(rb "$work/kvd.sock" "$test" "$pipeline")")
-                r+=("$(rb "$work/redis.sock" "$test" "$pipeline")")
+                read -r -a one <<<"$(rb "$work/kvd.sock" "$kvd_pid" "$test" "$pipeline")"
+                k+=("${one[0]}"); kc+=("${one[1]}"); kl+=("${one[2]}")
+                read -r -a one <<<"$(rb "$work/redis.sock" "$redis_pid" "$test" "$pipeline")"
+                r+=("${one[0]}"); rc+=("${one[1]}"); rl+=("${one[2]}")
                 n+=("$(kb "$([[ $test == get ]] && echo 1 || echo 0)" "$pipeline")")
             done
-            local km rm nm
-            km="$(echo "${k[*]}" | median)"; rm="$(echo "${r[*]}" | median)"; nm="$(echo "${n[*]}" | median)"
-            printf '%-6s %-8s %14.0f %14.0f %7.2fx %14.0f   (kvd: %s; redis: %s)\n' "$test" "$pipeline" "$km" "$rm" \
-                "$(awk -v a="$km" -v b="$rm" 'BEGIN { print a / b }')" "$nm" "${k[*]}" "${r[*]}"
+            local km rm
+            km="$(echo "${k[*]}" | median)"; rm="$(echo "${r[*]}" | median)"
+            printf '%-6s %-8s %12.0f %12.0f %6.2fx %12.0f %9.2f %9.2f %7.2f %7.2f   (kvd: %s; redis: %s)\n' \
+                "$test" "$pipeline" "$km" "$rm" "$(awk -v a="$km" -v b="$rm" 'BEGIN { print a / b }')" \
+                "$(echo "${n[*]}" | median)" "$(echo "${kc[*]}" | median)" "$(echo "${rc[*]}" | median)" \
+                "$(echo "${kl[*]}" | median)" "$(echo "${rl[*]}" | median)" "${k[*]}" "${r[*]}"
         done
     done
 }
