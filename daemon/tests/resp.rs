@@ -255,6 +255,54 @@ fn malformed_resp_is_refused_before_allocating_and_the_connection_closed() {
 }
 
 #[test]
+fn answers_queued_behind_a_client_that_reads_late_arrive_once_each_in_order() {
+    // A client asks for a value larger than the socket buffer, then
+    // pipelines small GETs in several writes, reading nothing until the
+    // end: each later job's answers are appended behind unsent bytes, and
+    // answer buffers are reused. Every answer must arrive exactly once, in
+    // order, and nothing else after them.
+    const BIG_BYTES: usize = 1 << 20;
+    const SMALL_BYTES: usize = 100;
+    const KEYS: u8 = 8;
+    const BATCHES: usize = 6;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kvd = Kvd::start(dir.path(), &[]);
+    let mut con = connect(&kvd);
+    let () = con.set("big", vec![b'B'; BIG_BYTES]).expect("set big");
+    for k in 0..KEYS {
+        let () = con.set(format!("s{k}"), vec![b'a' + k; SMALL_BYTES]).expect("set");
+    }
+    let bulk = |fill: u8, bytes: usize| {
+        let mut answer = format!("${bytes}\r\n").into_bytes();
+        answer.extend(std::iter::repeat_n(fill, bytes));
+        answer.extend_from_slice(b"\r\n");
+        answer
+    };
+    let mut stream = UnixStream::connect(&kvd.socket).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+    stream.write_all(b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n").expect("send");
+    let mut expected = bulk(b'B', BIG_BYTES);
+    for _ in 0..BATCHES {
+        std::thread::sleep(Duration::from_millis(50));
+        let mut request = Vec::new();
+        for k in 0..KEYS {
+            request.extend_from_slice(format!("*2\r\n$3\r\nGET\r\n$2\r\ns{k}\r\n").as_bytes());
+            expected.extend(bulk(b'a' + k, SMALL_BYTES));
+        }
+        stream.write_all(&request).expect("send");
+    }
+    let mut reply = vec![0u8; expected.len()];
+    stream.read_exact(&mut reply).expect("every answer");
+    let first_wrong = reply.iter().zip(&expected).position(|(got, want)| got != want);
+    assert_eq!(first_wrong, None, "the answers differ from the requests' from this byte on");
+    // The next answer on the connection is the next command's, not a stale byte.
+    stream.write_all(b"PING\r\n").expect("ping");
+    let mut pong = [0u8; 7];
+    stream.read_exact(&mut pong).expect("pong");
+    assert_eq!(&pong, b"+PONG\r\n");
+}
+
+#[test]
 fn redis_cli_works_unchanged_when_installed() {
     // The real redis-cli against kvd's socket (skipped, saying so, where
     // the system has no redis-cli: `make test` installs it where it can).
