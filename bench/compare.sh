@@ -13,15 +13,16 @@
 #    rounds spread by ±10-40% on a shared 2-core machine). kv-bench (native protocol)
 #    runs the same shapes against kvd, for the native figure. Each cell
 #    also gives both servers' CPU time per request (from /proc) and how
-#    many cores redis-benchmark kept busy: at pipeline 1 its one event
-#    loop is the bottleneck (about 0.9 cores), so there the CPU per
-#    request, not the requests/s, tells the servers apart.
+#    many cores redis-benchmark kept busy: at pipeline 1 with --sync
+#    periodic its one event loop is the bottleneck (about 0.9 cores), so
+#    there the CPU per request, not the requests/s, tells the servers apart.
 # 2. Restart: --restart-keys keys (11-byte keys, 100-byte values) loaded
 #    into each through `redis-cli --pipe` (the same bytes); memory per key
 #    (kvd: RssAnon from /proc; redis: INFO used_memory); then a clean stop
 #    and a start, timed until PING answers (kvd from its checkpoint on a
 #    1 GiB file, redis from its append-only file). Median of --rounds.
 set -euo pipefail
+export LC_ALL=C # a decimal point, not a comma, in what `time` and awk print
 
 rounds=5
 requests=200000
@@ -100,23 +101,26 @@ fresh() { # KVD_SYNC REDIS_FSYNC
     start_redis "$2"
 }
 
-readonly CLOCK_TICKS_PER_S="$(getconf CLK_TCK)"
-# CPU time a process has used so far, in clock ticks (utime + stime).
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# CPU time a process's threads have used so far, in nanoseconds (the
+# scheduler's own count, /proc/PID/task/*/schedstat; /proc's utime and
+# stime come in 10 ms ticks, 0.05 µs a request over 200,000 requests).
+cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{ ns += $1 } END { printf "%.0f\n", ns }'; }
 
 # One redis-benchmark test: SOCKET SERVER_PID TEST PIPELINE. Prints the
 # requests/s, the server's CPU per request in microseconds, and the cores
-# redis-benchmark itself kept busy (user + system over wall time: its one
+# redis-benchmark kept busy (user + system over wall time: its one
 # event loop saturates near 1.0, and then it, not the server, sets the pace).
+# Fails, saying which, if redis-benchmark or the server does.
 rb() {
-    local ticks0 ticks1 clock rps
-    ticks0="$(cpu_ticks "$2")"
+    local ns0 ns1 clock rps
+    ns0="$(cpu_ns "$2")"
     clock="$( { TIMEFORMAT='%R %U %S'; time redis-benchmark -s "$1" -t "$3" -n "$requests" -c "$CLIENTS" -P "$4" \
-        -d "$VALUE_BYTES" -r "$KEYS" --csv -q >"$work/rb.csv" 2>/dev/null; } 2>&1)"
-    ticks1="$(cpu_ticks "$2")"
+        -d "$VALUE_BYTES" -r "$KEYS" --csv -q >"$work/rb.csv" 2>/dev/null; } 2>&1)" || true
+    ns1="$(cpu_ns "$2")" || { echo "compare.sh: the server on $1 is gone" >&2; return 1; }
     rps="$(awk -F'","' 'NR > 1 && $1 ~ /SET|GET/ { print $2 + 0 }' "$work/rb.csv" | tail -n 1)"
-    awk -v rps="$rps" -v ticks=$((ticks1 - ticks0)) -v hz="$CLOCK_TICKS_PER_S" -v n="$requests" -v clock="$clock" \
-        'BEGIN { split(clock, c, " "); printf "%s %.2f %.2f\n", rps, ticks * 1e6 / hz / n, (c[2] + c[3]) / c[1] }'
+    [[ -n "$rps" ]] || { echo "compare.sh: redis-benchmark -t $3 -P $4 on $1 gave no result" >&2; return 1; }
+    awk -v rps="$rps" -v ns=$((ns1 - ns0)) -v n="$requests" -v clock="$clock" \
+        'BEGIN { split(clock, c, " "); printf "%s %.2f %.2f\n", rps, ns / 1000 / n, (c[2] + c[3]) / (c[1] > 0 ? c[1] : 1) }'
 }
 
 # requests/s of kv-bench against kvd: READ_RATIO PIPELINE
@@ -138,11 +142,13 @@ throughput() { # LABEL KVD_SYNC REDIS_FSYNC TESTS
         "kvd CPU" "redis CPU" "cli/kvd" "cli/red"
     for test in $tests; do
         for pipeline in 1 16; do
-            local k=() r=() n=() kc=() rc=() kl=() rl=() one
+            local k=() r=() n=() kc=() rc=() kl=() rl=() one line
             for ((round = 1; round <= rounds; round++)); do
-                read -r -a one <<<"$(rb "$work/kvd.sock" "$kvd_pid" "$test" "$pipeline")"
+                line="$(rb "$work/kvd.sock" "$kvd_pid" "$test" "$pipeline")" || exit 1
+                read -r -a one <<<"$line"
                 k+=("${one[0]}"); kc+=("${one[1]}"); kl+=("${one[2]}")
-                read -r -a one <<<"$(rb "$work/redis.sock" "$redis_pid" "$test" "$pipeline")"
+                line="$(rb "$work/redis.sock" "$redis_pid" "$test" "$pipeline")" || exit 1
+                read -r -a one <<<"$line"
                 r+=("${one[0]}"); rc+=("${one[1]}"); rl+=("${one[2]}")
                 n+=("$(kb "$([[ $test == get ]] && echo 1 || echo 0)" "$pipeline")")
             done

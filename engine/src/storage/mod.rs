@@ -32,9 +32,10 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     fn write_at(&self, offset: u64, bytes: &[u8]) -> io::Result<()>;
     /// Makes every earlier write durable (`fdatasync`).
     fn sync(&self) -> io::Result<()>;
-    /// A hint that `offset` is about to be read: lets the reads of a batch
-    /// wait for memory together instead of one after another. Reads and
-    /// returns nothing; a medium without a cache to warm ignores it.
+    /// A hint that `offset` and the bytes after it (a record's worth) are
+    /// about to be read: lets the reads of a batch wait for memory together
+    /// instead of one after another. Reads and returns nothing; a medium
+    /// without a cache to warm ignores it.
     fn prefetch(&self, _offset: u64) {}
 }
 
