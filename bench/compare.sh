@@ -6,7 +6,7 @@
 #
 # 1. Throughput: redis-benchmark (50 clients, 100-byte values, 100,000
 #    keys) against kvd and redis-server started side by side, SET then GET
-#    at pipeline 1 and 16, alternating kvd, redis, kvd, redis … for
+#    at pipeline 1 and 16, alternating kvd, redis, redis, kvd … for
 #    --rounds rounds; the median of each, and kvd/redis. Twice: kvd
 #    --sync periodic vs redis appendfsync everysec, and kvd --sync always
 #    vs redis appendfsync always (SET only); 5 rounds by default (a cell's
@@ -144,12 +144,21 @@ throughput() { # LABEL KVD_SYNC REDIS_FSYNC TESTS
         for pipeline in 1 16; do
             local k=() r=() n=() kc=() rc=() kl=() rl=() one line
             for ((round = 1; round <= rounds; round++)); do
-                line="$(rb "$work/kvd.sock" "$kvd_pid" "$test" "$pipeline")" || exit 1
-                read -r -a one <<<"$line"
-                k+=("${one[0]}"); kc+=("${one[1]}"); kl+=("${one[2]}")
-                line="$(rb "$work/redis.sock" "$redis_pid" "$test" "$pipeline")" || exit 1
-                read -r -a one <<<"$line"
-                r+=("${one[0]}"); rc+=("${one[1]}"); rl+=("${one[2]}")
+                # Odd rounds run kvd first, even rounds redis first (A B B A …),
+                # so neither server always follows kv-bench or the other.
+                local order=(kvd redis) server
+                ((round % 2 == 0)) && order=(redis kvd)
+                for server in "${order[@]}"; do
+                    if [[ $server == kvd ]]; then
+                        line="$(rb "$work/kvd.sock" "$kvd_pid" "$test" "$pipeline")" || exit 1
+                        read -r -a one <<<"$line"
+                        k+=("${one[0]}"); kc+=("${one[1]}"); kl+=("${one[2]}")
+                    else
+                        line="$(rb "$work/redis.sock" "$redis_pid" "$test" "$pipeline")" || exit 1
+                        read -r -a one <<<"$line"
+                        r+=("${one[0]}"); rc+=("${one[1]}"); rl+=("${one[2]}")
+                    fi
+                done
                 n+=("$(kb "$([[ $test == get ]] && echo 1 || echo 0)" "$pipeline")")
             done
             local km rm
