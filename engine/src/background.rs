@@ -171,7 +171,7 @@ fn compaction_run(inner: &Inner, budget: &mut Budget) {
             continue;
         }
         running = true;
-        match compactor::compact_pass(inner, PASS_VICTIMS_MAX) {
+        match compactor::compact_pass(inner, PASS_VICTIMS_MAX, u64::MAX) {
             Ok(pass) => {
                 budget.tokens -= pass.bytes_moved as f64;
                 total.victims += pass.victims;
@@ -223,7 +223,7 @@ pub(crate) fn assist_compaction(inner: &Inner) {
     // of the puts slower than 100 µs at 10,000 puts/s. The compactor thread
     // releases the emptied blocks (`release_pending`), and a write that
     // finds no room at all reclaims them itself.
-    if let Err(err) = compactor::compact_pass(inner, PASS_VICTIMS_MAX) {
+    if let Err(err) = compactor::compact_pass(inner, PASS_VICTIMS_MAX, u64::MAX) {
         // The write itself will find out (and reclaim, or report NoSpace).
         tracing::debug!("assisting compaction failed: {err}");
     }

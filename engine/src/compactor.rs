@@ -238,17 +238,19 @@ impl BestBlocks {
     }
 }
 
-/// Chooses up to `max` victims: the oldest blocks in use, then the best by
+/// Chooses up to `max` victims among the blocks older than
+/// `generation_below`: the oldest blocks in use, then the best by
 /// cost-benefit, as long as their live bytes fit in the room the compactor
 /// may fill (a pass must not run out of space halfway; when room is short,
 /// passes get smaller).
-fn pick_victims(inner: &Inner, log: &LogWriter, max: usize) -> Vec<(u32, u64)> {
+fn pick_victims(inner: &Inner, log: &LogWriter, max: usize, generation_below: u64) -> Vec<(u32, u64)> {
     let table = inner.table.lock();
     let newest = log.replay_gen();
     let active = log.active_block();
     let skip = inner.compaction_skip.lock();
     let usable = |block: u32, generation: u64| {
         Some(block) != active
+            && generation < generation_below
             && table.use_of(block) == BlockUse::Log { generation }
             && (skip.is_empty() || !skip.contains(&block))
     };
@@ -289,8 +291,9 @@ fn pick_victims(inner: &Inner, log: &LogWriter, max: usize) -> Vec<(u32, u64)> {
     victims
 }
 
-/// One compaction pass over up to `max_victims` blocks.
-pub(crate) fn compact_pass(inner: &Inner, max_victims: usize) -> Result<PassOutcome> {
+/// One compaction pass over up to `max_victims` blocks, all of a
+/// generation below `generation_below` (`u64::MAX`: any).
+pub(crate) fn compact_pass(inner: &Inner, max_victims: usize, generation_below: u64) -> Result<PassOutcome> {
     let _only_one = inner.compacting.lock();
     inner.writable()?;
     let mut outcome = PassOutcome::default();
@@ -303,7 +306,7 @@ pub(crate) fn compact_pass(inner: &Inner, max_victims: usize) -> Result<PassOutc
         let ranked = rank_victims(inner);
         *inner.victim_queue.lock() = ranked;
     }
-    let victims = pick_victims(inner, &inner.log.lock(), max_victims);
+    let victims = pick_victims(inner, &inner.log.lock(), max_victims, generation_below);
     if victims.is_empty() {
         return Ok(outcome);
     }
