@@ -631,7 +631,10 @@ mod tests {
         let options = Options { background: false, sync: SyncPolicy::None, ..Options::default() };
         let store = Arc::new(Store::create_on(Arc::new(SimDisk::new(1024 * 1024)), options).expect("create"));
         store.put(b"raced", &[1; 1_000]).expect("put");
-        store.put(b"filler", &[2; 3_500]).expect("put"); // seals the block
+        // Split across the block's end (its FIRST closes the block), then
+        // deleted: only "raced" is live in the victim.
+        store.put(b"filler", &[2; 3_500]).expect("put");
+        store.delete(b"filler").expect("delete");
         let inner = &store.inner;
         let victim = lookup::find(&*inner.storage, &inner.index, b"raced", key_hash(b"raced"))
             .current
@@ -666,7 +669,10 @@ mod tests {
         let options = Options { background: false, sync: SyncPolicy::None, ..Options::default() };
         let store = Store::create_on(disk.clone(), options).expect("create");
         store.put(b"key", &[1; 1_000]).expect("put");
-        store.put(b"filler", &[2; 3_500]).expect("put"); // seals the block
+        // Split across the block's end (its FIRST closes the block), then
+        // deleted: only "key" is live there.
+        store.put(b"filler", &[2; 3_500]).expect("put");
+        store.delete(b"filler").expect("delete");
         let inner = &store.inner;
         let old = lookup::find(&*inner.storage, &inner.index, b"key", key_hash(b"key")).current.expect("indexed");
         let value_at = crate::format::block_offset(old.entry.block) + u64::from(old.entry.offset()) + 100;
@@ -696,8 +702,10 @@ mod tests {
         let big: Vec<u8> = (0..9_000u32).map(|i| (i * 7) as u8).collect();
         store.put(b"before", &[1; 100]).expect("put");
         store.put(b"big", &big).expect("put");
-        // Too large for what the LAST left of its block: seals that block.
+        // Too large for what the LAST left of its block: split, its FIRST
+        // closes that block; deleted, so only the LAST is live there.
         store.put(b"after", &[2; 3_000]).expect("put");
+        store.delete(b"after").expect("delete");
         let inner = &store.inner;
         let entry = lookup::find(&*inner.storage, &inner.index, b"big", key_hash(b"big")).current.expect("indexed");
         let first = read_fragment(&*inner.storage, entry.entry.block, entry.entry.offset()).expect("first");

@@ -1,7 +1,8 @@
 //! The append path: packs records into the active LOG block, opens new blocks
 //! (written whole, header + zeros, so a block's records end at its first zero
 //! bytes), and splits values larger than a block into FIRST/MIDDLE/LAST
-//! fragments. Callers hold the log lock; LSNs and generations are assigned
+//! fragments (and a record that would leave 512 or more value bytes of a
+//! block unused into FIRST/LAST: `SPLIT_ROOM_MIN_BYTES`). Callers hold the log lock; LSNs and generations are assigned
 //! here in log order.
 
 use crate::alloc::{BlockTable, BlockUse, Purpose};
@@ -10,6 +11,15 @@ use crate::format::record::{FLAG_TOMBSTONE, FragmentKind, RECORD_HEADER_BYTES, R
 use crate::format::{BLOCK_BYTES, BLOCK_HEADER_BYTES, block_offset};
 use crate::storage::Storage;
 use std::io;
+
+/// Room for value bytes left in the block being filled above which a
+/// record that does not fit there is split (FIRST here, LAST in the next
+/// block) rather than moved whole to a new block. Never splitting left a
+/// block of 2,000-byte values one record and half empty: a store 50% full
+/// of them by bytes was full (NoSpace), and compaction could not help.
+/// Below this the slack is at most an eighth of a block, and a GET of a
+/// smaller record reads one fragment.
+pub const SPLIT_ROOM_MIN_BYTES: usize = 512;
 
 /// One record to append.
 #[derive(Debug, Clone, Copy)]
@@ -186,7 +196,12 @@ impl LogWriter {
             next_block: 0,
         };
         // A FULL record must leave room for the SEAL that will end its block.
-        if total + SEAL_BYTES <= room || total + SEAL_BYTES <= BLOCK_BYTES - BLOCK_HEADER_BYTES {
+        // One that fits in an empty block but not in the room left opens a
+        // new block, unless that would leave `SPLIT_ROOM_MIN_BYTES` of its
+        // value's room unused: then it is split into FIRST and LAST.
+        let fits_empty = total + SEAL_BYTES <= BLOCK_BYTES - BLOCK_HEADER_BYTES;
+        let worth_splitting = room >= RECORD_HEADER_BYTES + op.key.len() + SPLIT_ROOM_MIN_BYTES;
+        if total + SEAL_BYTES <= room || fits_empty && !worth_splitting {
             if total + SEAL_BYTES > room {
                 self.open_block(table, plan, None, purpose)?;
             }

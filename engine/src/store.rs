@@ -665,11 +665,11 @@ impl Inner {
     pub(crate) fn reclaim(&self, blocks_wanted: u64) -> Result<PassOutcome> {
         let mut total = PassOutcome::default();
         // Only blocks written before this run are victims. The run's own
-        // copies are packed as densely as the log packs anything (a record
-        // that fits in a block is never split, so blocks keep some slack):
-        // moving them again gains nothing, yet left eligible they were
-        // moved once their sources were gone, up to 7x the live bytes in
-        // one `compact` of a small store with 0-6 KB values.
+        // copies are packed as densely as the log packs anything (blocks
+        // keep some slack: `SPLIT_ROOM_MIN_BYTES`): moving them again gains
+        // nothing, yet left eligible they were moved once their sources
+        // were gone, up to 7x the live bytes in one `compact` of a small
+        // store with 0-6 KB values.
         let generation_below = self.log.lock().replay_gen();
         // Every round either gains a block or releases pending ones, and
         // ends when it can do neither; the bound is a second guard.
