@@ -184,15 +184,25 @@ pub const RANK_CHUNK_BLOCKS: u32 = 1024;
 /// half whenever that fills: collecting every block first (a 1 GiB file
 /// has 262,144) made ranking two thirds of the compactor thread's time,
 /// most of it page faults on the fresh 6 MiB vectors (perf).
-fn rank_victims(inner: &Inner) -> Vec<(u32, u64)> {
+fn rank_victims(inner: &Inner, generation_below: u64) -> Vec<(u32, u64)> {
     let newest = inner.log.lock().replay_gen();
     let mut best = BestBlocks::default();
     alloc::for_each_log_block(&inner.table, RANK_CHUNK_BLOCKS, |block, generation, live| {
+        if !below_or_dead(generation, generation_below, live) {
+            return;
+        }
         if let Some(benefit) = score(newest, generation, live) {
             best.offer(benefit, block, generation);
         }
     });
     best.ranked()
+}
+
+/// Whether a block may be a victim of a pass bounded by `generation_below`:
+/// older than the bound, or holding no live put at all (tombstones carried
+/// forward by the same run must still be able to go).
+fn below_or_dead(generation: u64, generation_below: u64, live: u32) -> bool {
+    generation < generation_below || live == 0
 }
 
 /// The `VICTIM_QUEUE_BLOCKS` best-scoring blocks of those offered.
@@ -239,10 +249,10 @@ impl BestBlocks {
 }
 
 /// Chooses up to `max` victims among the blocks older than
-/// `generation_below`: the oldest blocks in use, then the best by
-/// cost-benefit, as long as their live bytes fit in the room the compactor
-/// may fill (a pass must not run out of space halfway; when room is short,
-/// passes get smaller).
+/// `generation_below` or holding no live put: the oldest blocks in use,
+/// then the best by cost-benefit, as long as their live bytes fit in the
+/// room the compactor may fill (a pass must not run out of space halfway;
+/// when room is short, passes get smaller).
 fn pick_victims(inner: &Inner, log: &LogWriter, max: usize, generation_below: u64) -> Vec<(u32, u64)> {
     let table = inner.table.lock();
     let newest = log.replay_gen();
@@ -250,7 +260,7 @@ fn pick_victims(inner: &Inner, log: &LogWriter, max: usize, generation_below: u6
     let skip = inner.compaction_skip.lock();
     let usable = |block: u32, generation: u64| {
         Some(block) != active
-            && generation < generation_below
+            && below_or_dead(generation, generation_below, table.live_table()[block as usize])
             && table.use_of(block) == BlockUse::Log { generation }
             && (skip.is_empty() || !skip.contains(&block))
     };
@@ -291,8 +301,9 @@ fn pick_victims(inner: &Inner, log: &LogWriter, max: usize, generation_below: u6
     victims
 }
 
-/// One compaction pass over up to `max_victims` blocks, all of a
-/// generation below `generation_below` (`u64::MAX`: any).
+/// One compaction pass over up to `max_victims` blocks, each of a
+/// generation below `generation_below` (`u64::MAX`: any) or with no live
+/// put left.
 pub(crate) fn compact_pass(inner: &Inner, max_victims: usize, generation_below: u64) -> Result<PassOutcome> {
     let _only_one = inner.compacting.lock();
     inner.writable()?;
@@ -303,10 +314,17 @@ pub(crate) fn compact_pass(inner: &Inner, max_victims: usize, generation_below: 
     // file short (867 writer-assisted passes in one run at 10,000 puts/s,
     // 2 after). Ranked before the log lock is taken: ranking walks every block.
     if inner.victim_queue.lock().len() < max_victims {
-        let ranked = rank_victims(inner);
+        let ranked = rank_victims(inner, generation_below);
         *inner.victim_queue.lock() = ranked;
     }
-    let victims = pick_victims(inner, &inner.log.lock(), max_victims, generation_below);
+    let mut victims = pick_victims(inner, &inner.log.lock(), max_victims, generation_below);
+    if victims.is_empty() && generation_below != u64::MAX {
+        // The queue may have held only blocks above the bound (ranked by
+        // an unbounded run): rank once more within it.
+        let ranked = rank_victims(inner, generation_below);
+        *inner.victim_queue.lock() = ranked;
+        victims = pick_victims(inner, &inner.log.lock(), max_victims, generation_below);
+    }
     if victims.is_empty() {
         return Ok(outcome);
     }

@@ -12,13 +12,14 @@ use crate::format::{BLOCK_BYTES, BLOCK_HEADER_BYTES, block_offset};
 use crate::storage::Storage;
 use std::io;
 
-/// Room for value bytes left in the block being filled above which a
+/// Room for value bytes left in the block being filled at or above which a
 /// record that does not fit there is split (FIRST here, LAST in the next
 /// block) rather than moved whole to a new block. Never splitting left a
 /// block of 2,000-byte values one record and half empty: a store 50% full
 /// of them by bytes was full (NoSpace), and compaction could not help.
-/// Below this the slack is at most an eighth of a block, and a GET of a
-/// smaller record reads one fragment.
+/// So a block's slack stays under 40 + key + 512 bytes (about an eighth
+/// of a block with short keys), and a record that fits in the room left,
+/// or is written where less is left, stays one FULL fragment (one read).
 pub const SPLIT_ROOM_MIN_BYTES: usize = 512;
 
 /// One record to append.

@@ -592,8 +592,9 @@ impl Store {
         }
     }
 
-    /// Compacts until no block is worth it, then checkpoints so the freed
-    /// blocks become allocatable (the on-demand trigger: `kvctl compact`).
+    /// Compacts until no block written before the call (or holding no live
+    /// put) is worth it, then checkpoints so the freed blocks become
+    /// allocatable (the on-demand trigger: `kvctl compact`).
     pub fn compact(&self) -> Result<PassOutcome> {
         self.inner.reclaim(u64::MAX)
     }

@@ -40,7 +40,13 @@ enum Step {
 fn gen_steps(rng: &mut StdRng) -> Vec<Step> {
     let key = |rng: &mut StdRng| format!("key{}", rng.random_range(0..KEYS)).into_bytes();
     let value = |rng: &mut StdRng| {
-        let len = if rng.random_range(0..10) == 0 { rng.random_range(4_000..12_000) } else { rng.random_range(0..200) };
+        // Small values, values that span blocks, and values that fit a
+        // block but may be split across two (log.rs: SPLIT_ROOM_MIN_BYTES).
+        let len = match rng.random_range(0..10) {
+            0 => rng.random_range(4_000..12_000),
+            1 => rng.random_range(500..4_000),
+            _ => rng.random_range(0..200),
+        };
         let fill: u8 = rng.random();
         (0..len).map(|i| fill.wrapping_add(i as u8)).collect::<Vec<u8>>()
     };

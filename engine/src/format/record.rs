@@ -1,6 +1,8 @@
-//! A record fragment inside a LOG block. A record that fits in one block is a
-//! single FULL fragment; a larger one is FIRST, MIDDLE..., LAST, each in its
-//! own block, linked by `next_block`, all with the same lsn.
+//! A record fragment inside a LOG block. A record is a single FULL fragment,
+//! or FIRST, MIDDLE..., LAST, each in its own block, linked by `next_block`,
+//! all with the same lsn: a record larger than a block always, and one that
+//! fits a block when it is split to fill the block before (FIRST, LAST;
+//! `log.rs: SPLIT_ROOM_MIN_BYTES`).
 //!
 //! A SEAL (header only) ends a LOG block the writer left for a newly
 //! allocated one and names that block in `next_block`; its lsn is the one
