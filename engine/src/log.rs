@@ -365,3 +365,51 @@ fn write_block(storage: &dyn Storage, block: &mut Active) -> io::Result<u64> {
     block.written = block.used;
     Ok((to - from) as u64)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::SPLIT_ROOM_MIN_BYTES;
+    use crate::format::record::{FragmentKind, RECORD_HEADER_BYTES, SEAL_BYTES};
+    use crate::format::{BLOCK_BYTES, BLOCK_HEADER_BYTES};
+    use crate::index::key_hash;
+    use crate::lookup;
+    use crate::options::{Options, SyncPolicy};
+    use crate::storage::SimDisk;
+    use crate::store::Store;
+    use std::sync::Arc;
+
+    /// Fills a fresh block so that `room` bytes are left in it, puts `key`
+    /// with a value of `value_bytes`, reads it back, and returns the kind
+    /// of its first fragment.
+    fn first_kind_after_room(room: usize, key: &[u8], value_bytes: usize) -> FragmentKind {
+        let options = Options { background: false, sync: SyncPolicy::None, ..Options::default() };
+        let store = Store::create_on(Arc::new(SimDisk::new(1024 * 1024)), options).expect("create");
+        let filler_bytes = BLOCK_BYTES - BLOCK_HEADER_BYTES - RECORD_HEADER_BYTES - 1 - room;
+        store.put(b"f", &vec![1; filler_bytes]).expect("put the filler");
+        let value: Vec<u8> = (0..value_bytes).map(|i| (i % 251) as u8).collect();
+        store.put(key, &value).expect("put");
+        assert_eq!(store.get(key).expect("get"), Some(value), "room {room}");
+        let inner = &store.inner;
+        let filler = lookup::find(&*inner.storage, &inner.index, b"f", key_hash(b"f")).current.expect("filler");
+        assert_eq!(filler.entry.offset() as usize, BLOCK_HEADER_BYTES, "the filler opens its block");
+        let found = lookup::find(&*inner.storage, &inner.index, key, key_hash(key)).current.expect("indexed");
+        found.first.header.kind
+    }
+
+    #[test]
+    fn a_record_that_fits_a_block_is_split_only_where_enough_room_is_left() {
+        // The edges of SPLIT_ROOM_MIN_BYTES, a 1-byte LAST, and a 1 KB key.
+        let room_to_split = RECORD_HEADER_BYTES + 1 + SPLIT_ROOM_MIN_BYTES;
+        assert_eq!(first_kind_after_room(room_to_split, b"k", 3_000), FragmentKind::First);
+        assert_eq!(first_kind_after_room(room_to_split - 1, b"k", 3_000), FragmentKind::Full);
+        // Room for the record but not its SEAL: FIRST holds all the value
+        // but one byte, and a 1-byte LAST follows in the next block.
+        let total = RECORD_HEADER_BYTES + 1 + 1_000;
+        assert_eq!(first_kind_after_room(total + SEAL_BYTES - 1, b"k", 1_000), FragmentKind::First);
+        assert_eq!(first_kind_after_room(total + SEAL_BYTES, b"k", 1_000), FragmentKind::Full);
+        let long_key = vec![b'x'; 1024];
+        let room_to_split = RECORD_HEADER_BYTES + long_key.len() + SPLIT_ROOM_MIN_BYTES;
+        assert_eq!(first_kind_after_room(room_to_split, &long_key, 2_500), FragmentKind::First);
+        assert_eq!(first_kind_after_room(room_to_split - 1, &long_key, 2_500), FragmentKind::Full);
+    }
+}
