@@ -2,8 +2,8 @@
 //! (written whole, header + zeros, so a block's records end at its first zero
 //! bytes), and splits values larger than a block into FIRST/MIDDLE/LAST
 //! fragments (and a record that would leave 512 or more value bytes of a
-//! block unused into FIRST/LAST: `SPLIT_ROOM_MIN_BYTES`). Callers hold the log lock; LSNs and generations are assigned
-//! here in log order.
+//! block unused into FIRST/LAST: `SPLIT_ROOM_MIN_BYTES`). Callers hold the
+//! log lock; LSNs and generations are assigned here in log order.
 
 use crate::alloc::{BlockTable, BlockUse, Purpose};
 use crate::format::block::BlockHeader;
