@@ -198,6 +198,13 @@ fn rank_victims(inner: &Inner, generation_below: u64) -> Vec<(u32, u64)> {
     best.ranked()
 }
 
+/// Refills the victim queue. Ranks before taking the queue's lock: ranking
+/// walks every block.
+fn rerank(inner: &Inner, generation_below: u64) {
+    let ranked = rank_victims(inner, generation_below);
+    *inner.victim_queue.lock() = ranked;
+}
+
 /// Whether a block may be a victim of a pass bounded by `generation_below`:
 /// older than the bound, or holding no live put at all (tombstones carried
 /// forward by the same run must still be able to go).
@@ -314,15 +321,13 @@ pub(crate) fn compact_pass(inner: &Inner, max_victims: usize, generation_below: 
     // file short (867 writer-assisted passes in one run at 10,000 puts/s,
     // 2 after). Ranked before the log lock is taken: ranking walks every block.
     if inner.victim_queue.lock().len() < max_victims {
-        let ranked = rank_victims(inner, generation_below);
-        *inner.victim_queue.lock() = ranked;
+        rerank(inner, generation_below);
     }
     let mut victims = pick_victims(inner, &inner.log.lock(), max_victims, generation_below);
     if victims.is_empty() && generation_below != u64::MAX {
         // The queue may have held only blocks above the bound (ranked by
         // an unbounded run): rank once more within it.
-        let ranked = rank_victims(inner, generation_below);
-        *inner.victim_queue.lock() = ranked;
+        rerank(inner, generation_below);
         victims = pick_victims(inner, &inner.log.lock(), max_victims, generation_below);
     }
     if victims.is_empty() {
