@@ -1,5 +1,5 @@
 //! The command line, as clap derive types: every command and flag of
-//! INTERFACE.md's kvctl section, plus `persist` and `completions`.
+//! the kvctl section of docs/OPERATIONS.md, plus `persist` and `completions`.
 //!
 //! Keys, values and prefixes are taken as `OsString` and sent as their raw
 //! bytes, so a key that is not UTF-8 works too. A key or value that starts
@@ -195,7 +195,7 @@ mod tests {
 
     #[test]
     fn put_parses_value_ttl_and_file() {
-        // put KEY [VALUE] [--ttl SECS] [--file PATH], in every combination INTERFACE.md allows.
+        // put KEY [VALUE] [--ttl SECS] [--file PATH], in every combination docs/OPERATIONS.md allows.
         let put = |key: &str, value: Option<&str>, ttl, file: Option<&str>| Command::Put {
             key: os(key),
             value: value.map(os),

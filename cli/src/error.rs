@@ -36,7 +36,7 @@ pub enum CliError {
 }
 
 impl CliError {
-    /// The exit code INTERFACE.md documents for this failure.
+    /// The exit code docs/OPERATIONS.md documents for this failure.
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Client(ClientError::RequestTooLarge { .. }) => EXIT_REFUSED,

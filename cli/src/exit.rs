@@ -1,4 +1,4 @@
-//! kvctl's exit codes (INTERFACE.md) and the mapping from a request and the
+//! kvctl's exit codes (docs/OPERATIONS.md) and the mapping from a request and the
 //! daemon's response to one of them.
 //!
 //! | code | meaning |
@@ -155,7 +155,7 @@ mod tests {
 
     #[test]
     fn codes_are_the_documented_numbers() {
-        // INTERFACE.md's numbers, pinned: scripts rely on them.
+        // The documented numbers, pinned: scripts rely on them.
         assert_eq!([EXIT_OK, EXIT_NOT_FOUND, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_REFUSED], [0, 1, 2, 3, 4]);
     }
 }

@@ -6,10 +6,10 @@
 //! command takes one ([`input`]), connect and shake hands ([`client`]),
 //! send one request and read one response (a scan pages through several),
 //! print the answer plainly or as one JSON object ([`render`], [`json`],
-//! [`stats_text`]) and exit with the code INTERFACE.md documents ([`exit`]).
+//! [`stats_text`]) and exit with the code docs/OPERATIONS.md documents ([`exit`]).
 //!
 //! Where things live:
-//! - [`args`]: the clap model, every command and flag of INTERFACE.md.
+//! - [`args`]: the clap model, every command and flag docs/OPERATIONS.md lists.
 //! - [`client`]: [`Client`] over a Unix socket, its timeouts and [`ClientError`].
 //! - [`input`]: the value of `put`, from the argument, `--file` or stdin,
 //!   binary-safe and bounded by the protocol's value limit.

@@ -1,5 +1,5 @@
 //! kvctl: parse the arguments, hand them and the standard streams to
-//! [`blockkv_cli::run`], exit with the code it returns (INTERFACE.md).
+//! [`blockkv_cli::run`], exit with the code it returns (docs/OPERATIONS.md).
 //! clap itself prints usage errors and exits 2.
 #![deny(unsafe_code)]
 
