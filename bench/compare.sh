@@ -1,21 +1,26 @@
 #!/usr/bin/env bash
-# bench/compare.sh — kvd against redis-server, in one run, on Unix sockets
-# (issue 6). `make bench` runs it; see README "Measured results".
+# bench/compare.sh — kvd against redis-server, in one run, on Unix sockets.
+# `make bench` runs it; docs/BENCHMARKS.md explains the method and the figures.
 #
-#   bench/compare.sh [--rounds N] [--requests N] [--restart-keys N]
+#   bench/compare.sh [--rounds N] [--requests N] [--restart-keys N] [--json PATH]
+#
+# Builds kvd, kvctl and kv-bench with cargo (into $CARGO_TARGET_DIR when set,
+# else target/), prints a table and writes the same figures as JSON to
+# --json PATH (default: <target dir>/bench/compare.json), which bench/plot.sh
+# turns into docs/plots/*.png.
 #
 # 1. Throughput: redis-benchmark (50 clients, 100-byte values, 100,000
 #    keys) against kvd and redis-server started side by side, SET then GET
-#    at pipeline 1 and 16, alternating kvd, redis, redis, kvd … for
-#    --rounds rounds; the median of each, and kvd/redis. Twice: kvd
-#    --sync periodic vs redis appendfsync everysec, and kvd --sync always
-#    vs redis appendfsync always (SET only); 5 rounds by default (a cell's
-#    rounds spread by ±10-40% on a shared 2-core machine). kv-bench (native protocol)
-#    runs the same shapes against kvd, for the native figure. Each cell
-#    also gives both servers' CPU time per request (from /proc) and how
-#    many cores redis-benchmark kept busy: at pipeline 1 with --sync
-#    periodic its one event loop is the bottleneck (about 0.9 cores), so
-#    there the CPU per request, not the requests/s, tells the servers apart.
+#    at pipeline 1 and 16, --rounds rounds (default 5) in the order kvd,
+#    redis, redis, kvd … (A B B A), so neither server always runs first; the
+#    median of each, and kvd/redis. Twice: kvd --sync periodic vs redis
+#    appendfsync everysec, and kvd --sync always vs redis appendfsync always
+#    (SET only). kv-bench (native protocol) runs the same shapes against kvd
+#    after each round. Each cell also gives both servers' CPU time per
+#    request (the scheduler's count in /proc), how many cores
+#    redis-benchmark kept busy (at pipeline 1 its one event loop saturates
+#    near 1.0 and then sets the pace), and the latency percentiles:
+#    redis-benchmark's p50/p99 for both servers, kv-bench's p50/p99/p999.
 # 2. Restart: --restart-keys keys (11-byte keys, 100-byte values) loaded
 #    into each through `redis-cli --pipe` (the same bytes); memory per key
 #    (kvd: RssAnon from /proc; redis: INFO used_memory); then a clean stop
@@ -27,12 +32,14 @@ export LC_ALL=C # a decimal point, not a comma, in what `time` and awk print
 rounds=5
 requests=200000
 restart_keys=1000000
+json=""
 while (($# > 0)); do
     case "$1" in
         --rounds) rounds="$2"; shift 2 ;;
         --requests) requests="$2"; shift 2 ;;
         --restart-keys) restart_keys="$2"; shift 2 ;;
-        *) echo "usage: bench/compare.sh [--rounds N] [--requests N] [--restart-keys N]" >&2; exit 2 ;;
+        --json) json="$2"; shift 2 ;;
+        *) echo "usage: bench/compare.sh [--rounds N] [--requests N] [--restart-keys N] [--json PATH]" >&2; exit 2 ;;
     esac
 done
 
@@ -43,7 +50,10 @@ readonly KEYS=100000
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
 cargo build --release --quiet -p blockkv-daemon -p blockkv-cli -p blockkv-tools
-bin="${CARGO_TARGET_DIR:-$repo/target}/release"
+target="${CARGO_TARGET_DIR:-$repo/target}"
+bin="$target/release"
+json="${json:-$target/bench/compare.json}"
+mkdir -p "$(dirname "$json")"
 work="$(mktemp -d "${TMPDIR:-/tmp}/blockkv-bench.XXXXXX")"
 kvd_pid=""
 redis_pid=""
@@ -107,9 +117,10 @@ fresh() { # KVD_SYNC REDIS_FSYNC
 cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{ ns += $1 } END { printf "%.0f\n", ns }'; }
 
 # One redis-benchmark test: SOCKET SERVER_PID TEST PIPELINE. Prints the
-# requests/s, the server's CPU per request in microseconds, and the cores
+# requests/s, the server's CPU per request in microseconds, the cores
 # redis-benchmark kept busy (user + system over wall time: its one
-# event loop saturates near 1.0, and then it, not the server, sets the pace).
+# event loop saturates near 1.0, and then it, not the server, sets the pace),
+# and redis-benchmark's p50 and p99 latency in milliseconds.
 # Fails, saying which, if redis-benchmark or the server does.
 rb() {
     local ns0 ns1 clock rps
@@ -117,32 +128,40 @@ rb() {
     clock="$( { TIMEFORMAT='%R %U %S'; time redis-benchmark -s "$1" -t "$3" -n "$requests" -c "$CLIENTS" -P "$4" \
         -d "$VALUE_BYTES" -r "$KEYS" --csv -q >"$work/rb.csv" 2>/dev/null; } 2>&1)" || true
     ns1="$(cpu_ns "$2")" || { echo "compare.sh: the server on $1 is gone" >&2; return 1; }
-    rps="$(awk -F'","' 'NR > 1 && $1 ~ /SET|GET/ { print $2 + 0 }' "$work/rb.csv" | tail -n 1)"
+    rps="$(awk -F'","' 'NR > 1 && $1 ~ /SET|GET/ { print $2 + 0, $5 + 0, $7 + 0 }' "$work/rb.csv" | tail -n 1)"
     [[ -n "$rps" ]] || { echo "compare.sh: redis-benchmark -t $3 -P $4 on $1 gave no result" >&2; return 1; }
     awk -v rps="$rps" -v ns=$((ns1 - ns0)) -v n="$requests" -v clock="$clock" \
-        'BEGIN { split(clock, c, " "); printf "%s %.2f %.2f\n", rps, ns / 1000 / n, (c[2] + c[3]) / (c[1] > 0 ? c[1] : 1) }'
+        'BEGIN { split(clock, c, " "); split(rps, r, " ")
+                 printf "%s %.2f %.2f %s %s\n", r[1], ns / 1000 / n, (c[2] + c[3]) / (c[1] > 0 ? c[1] : 1), r[2], r[3] }'
 }
 
-# requests/s of kv-bench against kvd: READ_RATIO PIPELINE
+# kv-bench against kvd: READ_RATIO PIPELINE. Prints requests/s and the
+# p50, p99 and p999 latency in microseconds.
 kb() {
     "$bin/kv-bench" --socket "$work/kvd.sock" --clients "$CLIENTS" --ops "$requests" --keys "$KEYS" \
         --value-bytes "$VALUE_BYTES" --read-ratio "$1" --pipeline "$2" --no-preload --json |
-        sed -n 's/.*"ops_per_sec":\([0-9.]*\).*/\1/p'
+        sed -n 's/.*"p50":\([0-9.]*\).*"p99":\([0-9.]*\).*"p999":\([0-9.]*\).*"ops_per_sec":\([0-9.]*\).*/\4 \1 \2 \3/p'
 }
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# A JSON array of numbers from a space-separated list.
+json_list() { local IFS=,; echo "[$*]"; }
+
+cells="$work/cells.json"
+: >"$cells"
 
 throughput() { # LABEL KVD_SYNC REDIS_FSYNC TESTS
     local label="$1" tests="$4" test pipeline round
     fresh "$2" "$3"
     echo
-    echo "## $label ($rounds rounds, $requests requests each, alternating kvd / redis)"
+    echo "## $label ($rounds rounds, $requests requests each, kvd / redis in A B B A order)"
     echo "(kvd CPU, redis CPU: each server's CPU time per request, µs; cli/kvd, cli/red: the cores redis-benchmark kept busy)"
     printf '%-6s %-8s %12s %12s %7s %12s %9s %9s %7s %7s\n' test pipeline "kvd (RESP)" redis ratio "kvd native" \
         "kvd CPU" "redis CPU" "cli/kvd" "cli/red"
     for test in $tests; do
         for pipeline in 1 16; do
-            local k=() r=() n=() kc=() rc=() kl=() rl=() one line
+            local k=() r=() kc=() rc=() kl=() rl=() k50=() k99=() r50=() r99=() n=() n50=() n99=() n999=() one line
             for ((round = 1; round <= rounds; round++)); do
                 # Odd rounds run kvd first, even rounds redis first (A B B A …),
                 # so neither server always follows kv-bench or the other.
@@ -152,21 +171,38 @@ throughput() { # LABEL KVD_SYNC REDIS_FSYNC TESTS
                     if [[ $server == kvd ]]; then
                         line="$(rb "$work/kvd.sock" "$kvd_pid" "$test" "$pipeline")" || exit 1
                         read -r -a one <<<"$line"
-                        k+=("${one[0]}"); kc+=("${one[1]}"); kl+=("${one[2]}")
+                        k+=("${one[0]}"); kc+=("${one[1]}"); kl+=("${one[2]}"); k50+=("${one[3]}"); k99+=("${one[4]}")
                     else
                         line="$(rb "$work/redis.sock" "$redis_pid" "$test" "$pipeline")" || exit 1
                         read -r -a one <<<"$line"
-                        r+=("${one[0]}"); rc+=("${one[1]}"); rl+=("${one[2]}")
+                        r+=("${one[0]}"); rc+=("${one[1]}"); rl+=("${one[2]}"); r50+=("${one[3]}"); r99+=("${one[4]}")
                     fi
                 done
-                n+=("$(kb "$([[ $test == get ]] && echo 1 || echo 0)" "$pipeline")")
+                line="$(kb "$([[ $test == get ]] && echo 1 || echo 0)" "$pipeline")"
+                read -r -a one <<<"$line"
+                [[ ${#one[@]} == 4 ]] || { echo "compare.sh: kv-bench gave no result" >&2; exit 1; }
+                n+=("${one[0]}"); n50+=("${one[1]}"); n99+=("${one[2]}"); n999+=("${one[3]}")
             done
-            local km rm
+            local km rm ratio
             km="$(echo "${k[*]}" | median)"; rm="$(echo "${r[*]}" | median)"
+            ratio="$(awk -v a="$km" -v b="$rm" 'BEGIN { printf "%.3f", a / b }')"
             printf '%-6s %-8s %12.0f %12.0f %6.2fx %12.0f %9.2f %9.2f %7.2f %7.2f   (kvd: %s; redis: %s)\n' \
-                "$test" "$pipeline" "$km" "$rm" "$(awk -v a="$km" -v b="$rm" 'BEGIN { print a / b }')" \
+                "$test" "$pipeline" "$km" "$rm" "$ratio" \
                 "$(echo "${n[*]}" | median)" "$(echo "${kc[*]}" | median)" "$(echo "${rc[*]}" | median)" \
                 "$(echo "${kl[*]}" | median)" "$(echo "${rl[*]}" | median)" "${k[*]}" "${r[*]}"
+            [[ -s "$cells" ]] && echo "," >>"$cells"
+            cat >>"$cells" <<JSON
+    {"kvd_sync": "$2", "redis_appendfsync": "$3", "test": "$test", "pipeline": $pipeline,
+     "kvd_rps": $km, "redis_rps": $rm, "ratio": $ratio,
+     "kvd_cpu_us_per_request": $(echo "${kc[*]}" | median), "redis_cpu_us_per_request": $(echo "${rc[*]}" | median),
+     "client_cores_kvd": $(echo "${kl[*]}" | median), "client_cores_redis": $(echo "${rl[*]}" | median),
+     "kvd_p50_ms": $(echo "${k50[*]}" | median), "kvd_p99_ms": $(echo "${k99[*]}" | median),
+     "redis_p50_ms": $(echo "${r50[*]}" | median), "redis_p99_ms": $(echo "${r99[*]}" | median),
+     "native_rps": $(echo "${n[*]}" | median), "native_p50_us": $(echo "${n50[*]}" | median),
+     "native_p99_us": $(echo "${n99[*]}" | median), "native_p999_us": $(echo "${n999[*]}" | median),
+     "kvd_rps_rounds": $(json_list "${k[@]}"), "redis_rps_rounds": $(json_list "${r[@]}"),
+     "native_rps_rounds": $(json_list "${n[@]}")}
+JSON
         done
     done
 }
@@ -187,11 +223,13 @@ restart() {
     redis_keys="$(redis-cli -s "$work/redis.sock" dbsize)"
     kvd_anon="$(awk '/^RssAnon:/ { print $2 * 1024 }' "/proc/$kvd_pid/status")"
     redis_used="$(redis-cli -s "$work/redis.sock" info memory | tr -d '\r' | awk -F: '$1 == "used_memory" { print $2 }')"
+    local kvd_per_key redis_per_key memory_ratio
+    kvd_per_key="$(awk -v a="$kvd_anon" -v n="$kvd_keys" 'BEGIN { printf "%.1f", a / n }')"
+    redis_per_key="$(awk -v a="$redis_used" -v n="$redis_keys" 'BEGIN { printf "%.1f", a / n }')"
+    memory_ratio="$(awk -v a="$kvd_per_key" -v b="$redis_per_key" 'BEGIN { printf "%.3f", a / b }')"
     printf 'keys: kvd %s, redis %s\n' "$kvd_keys" "$redis_keys"
-    printf 'memory per key: kvd RssAnon %.1f B, redis used_memory %.1f B: ratio %.2fx\n' \
-        "$(awk -v a="$kvd_anon" -v n="$kvd_keys" 'BEGIN { print a / n }')" \
-        "$(awk -v a="$redis_used" -v n="$redis_keys" 'BEGIN { print a / n }')" \
-        "$(awk -v a="$kvd_anon" -v b="$redis_used" -v n="$kvd_keys" -v m="$redis_keys" 'BEGIN { print (a / n) / (b / m) }')"
+    printf 'memory per key: kvd RssAnon %s B, redis used_memory %s B: ratio %.2fx\n' \
+        "$kvd_per_key" "$redis_per_key" "$memory_ratio"
     local k=() r=() round t
     for ((round = 1; round <= rounds; round++)); do
         stop_kvd
@@ -200,15 +238,49 @@ restart() {
         wait "$redis_pid" || true
         t="$(now_ms)"; start_redis everysec; r+=($(($(now_ms) - t)))
     done
-    local km rm
+    local km rm speedup
     km="$(echo "${k[*]}" | median)"; rm="$(echo "${r[*]}" | median)"
+    speedup="$(awk -v a="$rm" -v b="$km" 'BEGIN { printf "%.2f", a / (b > 0 ? b : 1) }')"
     printf 'restart until PING: kvd %s ms, redis %s ms (medians of %s / %s): redis/kvd %.1fx\n' "$km" "$rm" "${k[*]}" "${r[*]}" \
-        "$(awk -v a="$rm" -v b="$km" 'BEGIN { print a / (b > 0 ? b : 1) }')"
+        "$speedup"
+    cat >"$work/restart.json" <<JSON
+    "keys": $restart_keys, "kvd_keys": $kvd_keys, "redis_keys": $redis_keys,
+    "kvd_bytes_per_key": $kvd_per_key, "redis_bytes_per_key": $redis_per_key, "memory_ratio": $memory_ratio,
+    "kvd_restart_ms": $km, "redis_restart_ms": $rm, "restart_speedup": $speedup,
+    "kvd_restart_ms_rounds": $(json_list "${k[@]}"), "redis_restart_ms_rounds": $(json_list "${r[@]}")
+JSON
 }
 
-echo "# blockkv vs redis-server $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p'), $(date -u +%Y-%m-%d), $(nproc) cores"
+load_avg() { cut -d' ' -f1-3 /proc/loadavg; }
+redis_version="$(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p')"
+cpu_model="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+load_before="$(load_avg)"
+started="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+echo "# blockkv vs redis-server $redis_version, $started, $(nproc) cores ($cpu_model), kernel $(uname -r), load $load_before"
 throughput "kvd --sync periodic vs redis appendfsync everysec" periodic everysec "set get"
 throughput "kvd --sync always vs redis appendfsync always" always always "set"
 restart
 stop_kvd
 stop_redis
+load_after="$(load_avg)"
+echo "load average after: $load_after"
+
+cat >"$json" <<JSON
+{
+  "bench": "compare",
+  "started": "$started",
+  "commit": "${BENCH_COMMIT:-$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)}",
+  "machine": {"nproc": $(nproc), "cpu_model": "$cpu_model", "kernel": "$(uname -r)",
+              "load_before": "$load_before", "load_after": "$load_after"},
+  "redis_version": "$redis_version",
+  "params": {"rounds": $rounds, "requests": $requests, "restart_keys": $restart_keys,
+             "clients": $CLIENTS, "value_bytes": $VALUE_BYTES, "keys": $KEYS},
+  "cells": [
+$(cat "$cells")
+  ],
+  "restart": {
+$(cat "$work/restart.json")
+  }
+}
+JSON
+echo "JSON: $json"
