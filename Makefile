@@ -5,10 +5,10 @@ PREFIX   ?= $(HOME)/.local
 # Crash-simulation seeds: `make test` runs 10,000; raise for long runs,
 # e.g. `make crash-sim CRASH_SEEDS=100000`.
 CRASH_SEEDS ?= 10000
-# Seconds per fuzz target for `make fuzz`; the issue-4 runs used 1800.
+# Seconds per fuzz target for `make fuzz`; e.g. FUZZ_SECONDS=1800 for a long run.
 FUZZ_SECONDS ?= 60
 
-.PHONY: build run demo test test-deps bench-deps lint crash-sim crash-test bench bench-engine fuzz install clean
+.PHONY: build run demo test test-deps bench-deps lint crash-sim crash-test bench bench-engine plots fuzz install clean
 
 build:
 	$(CARGO) build --release --workspace
@@ -50,8 +50,9 @@ crash-test:
 	recovery-tests/crash-test.sh --cycles 1000
 
 # kvd against redis-server in one run (bench/compare.sh: redis-benchmark
-# and kv-bench, alternating, medians and ratios; restart time and memory
-# per key at 1M keys). BENCH_ARGS, e.g. "--rounds 5 --requests 500000".
+# and kv-bench, A B B A rounds, medians and ratios; restart time and memory
+# per key at 1M keys), also written as JSON to target/bench/compare.json.
+# BENCH_ARGS, e.g. "--rounds 5 --requests 500000". docs/BENCHMARKS.md.
 BENCH_ARGS ?=
 bench: bench-deps
 	bench/compare.sh $(BENCH_ARGS)
@@ -59,6 +60,11 @@ bench: bench-deps
 # The engine alone, without the daemon (engine/benches/engine_bench.rs).
 bench-engine:
 	$(CARGO) bench -p blockkv-engine --bench engine_bench
+
+# docs/plots/*.png from the benchmarks' JSON (bench/plot.sh: gnuplot). To run
+# every benchmark first and then plot: bench/plot.sh --run.
+plots:
+	bench/plot.sh
 
 # Coverage-guided fuzzing (cargo-fuzz, libFuzzer) of damaged file images
 # (open in every recovery mode, reads, writes, kv-fsck) and of native
