@@ -15,6 +15,7 @@
 #                the copies kept in --out).
 # --out DIR      where the PNGs and a copy of each JSON go (default docs/plots).
 #
+# Also writes figures.md there: every figure as markdown tables.
 # Plots: throughput.png (requests/s per cell, kvd against redis-server),
 # cpu.png (each server's CPU time per request), latency.png (p50/p99 per
 # cell from redis-benchmark, p50/p99/p999 from kv-bench), compaction.png (put
@@ -57,7 +58,7 @@ data="$(mktemp -d "${TMPDIR:-/tmp}/blockkv-plot.XXXXXX")"
 trap 'rm -rf "$data"' EXIT
 
 # JSON -> whitespace-separated columns, one file per plot.
-python3 - "$compare" "$compaction" "$data" <<'PY'
+python3 - "$compare" "$compaction" "$data" "$out" <<'PY'
 import json, os, sys
 compare_path, compaction_path, data = sys.argv[1:4]
 
@@ -96,6 +97,46 @@ if os.path.exists(compaction_path):
         f.write(f'{p["live_fraction"] * 100:.0f}% live, {p["value_bytes"]} B values, {rate}, median of {p["rounds"]} rounds per '
                 f'{p["interval_ms"]} ms interval; p99 {s["baseline_p99_us"]:.0f} -> {s["compacting_p99_us"]:.0f} us '
                 f'({s["p99_ratio"]:.2f}x), write amplification {s["write_amplification"]:.2f}, NoSpace {s["no_space"]}')
+
+# Every figure as markdown tables, for docs/BENCHMARKS.md and the README.
+out_dir = sys.argv[4]
+lines = []
+def fmt(v, digits=0):
+    return f"{v:,.{digits}f}"
+if os.path.exists(compare_path):
+    m, p = compare["machine"], compare["params"]
+    lines += [f'`make bench` (bench/compare.sh), commit {compare["commit"]}, {compare["started"]}: '
+              f'{m["nproc"]} cores ({m["cpu_model"]}), kernel {m["kernel"]}, redis-server {compare["redis_version"]}; '
+              f'{p["rounds"]} rounds of {fmt(p["requests"])} requests per cell, {p["clients"]} clients, '
+              f'{p["value_bytes"]}-byte values, {fmt(p["keys"])} keys; load average {m["load_before"]} before, {m["load_after"]} after.', '',
+              '| kvd --sync / redis appendfsync | test | pipeline | kvd req/s | redis req/s | kvd ÷ redis | kvd CPU µs/req | redis CPU µs/req | client cores (kvd / redis run) | kvd p50 / p99 ms | redis p50 / p99 ms | kv-bench req/s | kv-bench p50 / p99 / p999 ms |',
+              '|---|---|---|---|---|---|---|---|---|---|---|---|---|']
+    for c in compare["cells"]:
+        lines.append(f'| {c["kvd_sync"]} / {c["redis_appendfsync"]} | {c["test"].upper()} | {c["pipeline"]} | {fmt(c["kvd_rps"])} | {fmt(c["redis_rps"])} | '
+                     f'**{c["ratio"]:.2f}×** | {c["kvd_cpu_us_per_request"]:.2f} | {c["redis_cpu_us_per_request"]:.2f} | '
+                     f'{c["client_cores_kvd"]:.2f} / {c["client_cores_redis"]:.2f} | {c["kvd_p50_ms"]:.3f} / {c["kvd_p99_ms"]:.3f} | '
+                     f'{c["redis_p50_ms"]:.3f} / {c["redis_p99_ms"]:.3f} | {fmt(c["native_rps"])} | '
+                     f'{c["native_p50_us"] / 1000:.2f} / {c["native_p99_us"] / 1000:.2f} / {c["native_p999_us"] / 1000:.2f} |')
+    r = compare["restart"]
+    lines += ['', f'| {fmt(r["keys"])} keys (11-byte keys, 100-byte values) | kvd | redis-server | ratio |', '|---|---|---|---|',
+              f'| memory per key (kvd RssAnon, redis used_memory) | {r["kvd_bytes_per_key"]:.1f} B | {r["redis_bytes_per_key"]:.1f} B | {r["memory_ratio"]:.2f}× |',
+              f'| clean restart until PING answers, median of {p["rounds"]} | {fmt(r["kvd_restart_ms"])} ms | {fmt(r["redis_restart_ms"])} ms | {r["restart_speedup"]:.1f}× faster |', '']
+if os.path.exists(compaction_path):
+    s, p = run["summary"], run["params"]
+    rate = f'{p["rate_per_s"]:,.0f} puts/s' if p["rate_per_s"] else "unpaced"
+    def med(key, side):
+        return sorted(r[side][key] for r in run["rounds"])[len(run["rounds"]) // 2]
+    was = sorted(r["write_amplification"] for r in run["rounds"])
+    lines += [f'compaction_bench {p["live_fraction"]} --rate {p["rate_per_s"] or "(unpaced)"} --rounds {p["rounds"]}: a 64 MiB file {p["live_fraction"] * 100:.0f}% live '
+              f'with {p["value_bytes"]}-byte values, then overwrites of 10× the file at {rate}; baseline: the same puts into a 1 GiB file with the compactor off.', '',
+              '| | baseline | compacting | ratio |', '|---|---|---|---|',
+              f'| put p99, median of {p["rounds"]} rounds | {s["baseline_p99_us"]:.0f} µs | {s["compacting_p99_us"]:.0f} µs | **{s["p99_ratio"]:.2f}×** |',
+              f'| put p50 / p999, medians of the rounds | {med("p50_us", "baseline"):.0f} / {med("p999_us", "baseline"):.0f} µs | {med("p50_us", "compacting"):.0f} / {med("p999_us", "compacting"):.0f} µs | |',
+              f'| NoSpace errors | {s["no_space_baseline"]} | {s["no_space"]} | |',
+              f'| write amplification (log + checkpoint bytes / user bytes), median | | {s["write_amplification"]:.2f} (rounds {was[0]:.2f}–{was[-1]:.2f}) | |',
+              f'| per-round p99 ratio | | | {min(r["compacting"]["p99_us"] / r["baseline"]["p99_us"] for r in run["rounds"]):.2f}–{max(r["compacting"]["p99_us"] / r["baseline"]["p99_us"] for r in run["rounds"]):.2f}× |', '']
+with open(f"{out_dir}/figures.md", "w") as f:
+    f.write("<!-- generated by bench/plot.sh from compare.json and compaction.json -->\n" + "\n".join(lines) + "\n")
 PY
 
 common='set terminal pngcairo size 1000,560 font "sans,10"; set grid ytics; set key top left; set style fill solid 0.85 border -1'
