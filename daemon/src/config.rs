@@ -1,5 +1,5 @@
-//! kvd's command line (INTERFACE.md), its defaults, and the store options
-//! it turns into.
+//! kvd's command line (docs/OPERATIONS.md), its defaults, and the store
+//! options it turns into.
 
 use anyhow::{Context, bail};
 use blockkv_engine::{Options, RecoveryMode, SyncPolicy};
@@ -10,13 +10,11 @@ use std::time::Duration;
 
 /// Default worker threads under `--sync always`: a worker waits out the
 /// fdatasync of each write it runs, and waiting workers are what fill a
-/// write group. Measured, 50 clients, pipeline 16, 80% GET, 2 cores:
-/// 1 worker 33.9k, 4: 68.8k, 8: 116.8k, 16: 172.8k, 32: 208.7k ops/s.
+/// write group (throughput by worker count: docs/BENCHMARKS.md).
 pub const WORKERS_SYNC_ALWAYS_DEFAULT: usize = 32;
 /// Otherwise nothing waits on the disk, and threads beyond the cores only
-/// contend: the default is one per core beside the event loop's. Measured
-/// the same way with `--sync periodic`: 1 worker 386.8k ops/s, 2: 281.3k,
-/// 4: 286.0k, 8: 284k.
+/// contend: the default is one per core beside the event loop's
+/// (docs/BENCHMARKS.md).
 pub fn workers_default(sync: SyncArg) -> usize {
     match sync {
         SyncArg::Always => WORKERS_SYNC_ALWAYS_DEFAULT,

@@ -1,7 +1,8 @@
 //! One request in, one response out: the engine call behind each command,
 //! its metrics, and the mapping of engine errors to wire error kinds.
 
-use crate::metrics::Metrics;
+use crate::context::Context;
+use crate::metrics::COMMANDS;
 use blockkv_engine::format::BLOCK_BYTES;
 use blockkv_engine::limits::{KEY_BYTES_MAX, VALUE_BYTES_MAX};
 use blockkv_engine::{BatchOp as EngineOp, Error, KeyTtl, Store};
@@ -17,26 +18,15 @@ pub const SCAN_KEYS_MAX: u32 = 100_000;
 // The largest put the engine accepts must fit one frame.
 const _: () = assert!(put_request_bytes(KEY_BYTES_MAX, VALUE_BYTES_MAX) <= FRAME_BYTES_MAX);
 
-/// What a handler needs besides the request.
-#[derive(Debug)]
-pub struct Context<'a> {
-    pub store: &'a Store,
-    pub metrics: &'a Metrics,
-    pub data_path: &'a str,
-    pub sync_policy: &'a str,
-    /// RESP SCAN iterations in progress, shared by every connection.
-    pub cursors: &'a crate::resp::ScanCursors,
-}
-
 /// Runs one request.
-pub fn handle(ctx: &Context<'_>, request: Request) -> Response {
+pub fn handle(ctx: &Context, request: Request) -> Response {
     let started = Instant::now();
     let index = request.kind_index();
     let response = run(ctx, request).unwrap_or_else(|err| error_response(&err));
     let ok = !matches!(response, Response::Error { .. });
     ctx.metrics.record(index, started.elapsed().as_micros() as u64, ok);
     if !ok {
-        tracing::debug!(command = crate::metrics::COMMANDS[index], "request refused: {response:?}");
+        tracing::debug!(command = COMMANDS[index], "request refused: {response:?}");
     }
     response
 }
@@ -45,8 +35,8 @@ fn ttl(ttl_ms: Option<u64>) -> Option<Duration> {
     ttl_ms.map(Duration::from_millis)
 }
 
-fn run(ctx: &Context<'_>, request: Request) -> Result<Response, Error> {
-    let store = ctx.store;
+fn run(ctx: &Context, request: Request) -> Result<Response, Error> {
+    let store = &ctx.store;
     Ok(match request {
         Request::Ping => Response::Pong,
         Request::Get { key } => Response::Value(store.get(&key)?),
@@ -131,17 +121,17 @@ fn scan(store: &Store, prefix: &[u8], start_after: Option<&[u8]>, limit: u32, va
     Ok(Response::Keys { items, more })
 }
 
-fn stats(ctx: &Context<'_>) -> StatsReply {
+fn stats(ctx: &Context) -> StatsReply {
     let stats = ctx.store.stats();
     let report = ctx.store.recovery_report();
-    let metrics = ctx.metrics;
+    let metrics = &ctx.metrics;
     StatsReply {
         server: ServerStats {
             version: env!("CARGO_PKG_VERSION").to_string(),
             protocol_version: PROTOCOL_VERSION,
             uptime_ms: metrics.started.elapsed().as_millis() as u64,
             data_path: ctx.data_path.to_string(),
-            sync_policy: ctx.sync_policy.to_string(),
+            sync_policy: ctx.sync_policy_text(),
             connections_open: metrics.connections_open.load(Ordering::Relaxed),
             connections_total: metrics.connections_total.load(Ordering::Relaxed),
             connections_refused: metrics.connections_refused.load(Ordering::Relaxed),

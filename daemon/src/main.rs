@@ -1,10 +1,19 @@
 //! kvd: parse arguments, open the store (exclusive lock), bind the socket,
-//! serve until SIGTERM/SIGINT, checkpoint, exit 0. The work is in the
-//! modules: `config`, `logging`, `socket`, `server`, `handler`, `metrics`,
-//! `pipeline`, `resp/`, `malloc`.
+//! serve until SIGTERM/SIGINT, checkpoint, exit 0.
+//!
+//! Where things live:
+//! - `config`: the command line and the store options it makes; `logging`,
+//!   `detach` (`--daemonize`, the pidfile), `socket`, `malloc`.
+//! - `server/`: the event loop, connections, protocol sniffing, the worker
+//!   pool, signals.
+//! - `pipeline`: running a job's requests, plain puts sharing one write;
+//!   `weight`: where a request may run.
+//! - `context`: what every command runs against; `metrics`, `scan_cursors`.
+//! - `handler`: the native protocol's commands; `resp/`: RESP's.
 #![deny(unsafe_code)]
 
 mod config;
+mod context;
 mod detach;
 mod handler;
 mod logging;
@@ -12,8 +21,10 @@ mod malloc;
 mod metrics;
 mod pipeline;
 mod resp;
+mod scan_cursors;
 mod server;
 mod socket;
+mod weight;
 
 use anyhow::Context;
 use blockkv_engine::{Error, Store};
@@ -98,15 +109,19 @@ fn run(
     let pidfile = args.pidfile_path().map(|path| detach::PidFile::write(&path)).transpose()?;
     tracing::info!(socket = %socket_path.display(), pid = std::process::id(), "listening");
     readiness.ready();
-    let server = server::Server {
-        listener,
+    let ctx = context::Context {
         store: store.clone(),
         metrics: Arc::new(metrics::Metrics::default()),
+        data_path: data.display().to_string().into(),
+        sync_policy: args.sync_policy(),
+        cursors: Arc::new(scan_cursors::ScanCursors::default()),
+    };
+    let server = server::Server {
+        listener,
+        ctx,
         workers: args.workers(),
         max_connections: args.max_connections,
         partial_timeout: std::time::Duration::from_millis(args.partial_timeout_ms.max(1)),
-        data_path: data.display().to_string(),
-        sync_policy: format!("{:?}", args.sync_policy()).to_lowercase(),
         on_sighup: Box::new(move || {
             if let Some(file) = &log_file {
                 match file.reopen() {

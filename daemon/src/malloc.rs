@@ -3,9 +3,9 @@
 //! Why: a checkpoint copies the index (16 bytes a key) and encodes it (16
 //! bytes more). After the first such buffer is freed, glibc's malloc
 //! raises its mmap threshold to that size and from then on serves and keeps
-//! them on its heap, mapped: at 1M keys kvd's RssAnon stayed at 88 MB
-//! where 46 MB are in use. A fixed mmap threshold and trim threshold (128
-//! KiB) make it hand such memory back. glibc reads its tunables once, when
+//! them on its heap, mapped: kvd's resident memory stays far above what it
+//! uses (figures: docs/BENCHMARKS.md). A fixed mmap threshold and trim
+//! threshold (128 KiB) make it hand such memory back. glibc reads its tunables once, when
 //! a process starts, so kvd puts them in its environment and executes
 //! itself again — same pid, same arguments — before doing anything else.
 //! Other C libraries ignore `GLIBC_TUNABLES`.

@@ -9,6 +9,8 @@ use std::time::Instant;
 
 /// The commands STATS reports on, in this order.
 pub const COMMANDS: [&str; 12] = blockkv_protocol::Request::NAMES;
+/// The STATS counter of plain puts, native and RESP, run one by one or sharing a write.
+pub const PUT: usize = slot("put");
 /// Largest latency a histogram records (longer ones are clamped): 60 s.
 const LATENCY_US_MAX: u64 = 60_000_000;
 
@@ -51,6 +53,33 @@ impl Default for Metrics {
             bad_frames: AtomicU64::new(0),
         }
     }
+}
+
+/// The index of `name` in `COMMANDS`, found at compile time where it is
+/// used in a constant (a name STATS does not count does not compile).
+pub const fn slot(name: &str) -> usize {
+    let mut index = 0;
+    while index < COMMANDS.len() {
+        if same_bytes(COMMANDS[index].as_bytes(), name.as_bytes()) {
+            return index;
+        }
+        index += 1;
+    }
+    panic!("STATS has no counter of that name");
+}
+
+const fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut at = 0;
+    while at < a.len() {
+        if a[at] != b[at] {
+            return false;
+        }
+        at += 1;
+    }
+    true
 }
 
 impl Metrics {

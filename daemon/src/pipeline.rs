@@ -11,10 +11,13 @@
 //! crash): stronger than each put needs, and a refusal (no space) refuses
 //! every put of the run.
 
-use crate::handler::{self, Context};
-use crate::resp;
+use crate::context::Context;
+use crate::handler;
+use crate::metrics;
+use crate::resp::{self, Call};
+use crate::weight::Weight;
 use blockkv_engine::limits::{BATCH_OPS_MAX, KEY_BYTES_MAX, VALUE_BYTES_MAX};
-use blockkv_protocol::resp::{Command, put_simple};
+use blockkv_protocol::resp::put_simple;
 use blockkv_protocol::{ErrorKind, Request, Response, frame_message};
 use std::time::Instant;
 
@@ -22,26 +25,11 @@ use std::time::Instant;
 /// cut into several (the engine's batch limit is 64 MiB).
 pub const SHARED_WRITE_BYTES_MAX: usize = 8 * 1024 * 1024;
 
-/// A decoded request waiting for a worker.
+/// A decoded request waiting to run: a RESP command comes with its spec.
 #[derive(Debug)]
 pub enum Queued {
     Native(Request),
-    Resp(Command),
-}
-
-/// Where a request may run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Weight {
-    /// A read of a key or two (and PING and the like): microseconds.
-    Read,
-    /// A plain put: it shares one write with every other put run with it.
-    Put,
-    /// A write of a key or a few: a `pwrite`, and with `--sync always` an
-    /// `fdatasync` wait.
-    Write,
-    /// Anything that may take long: SCAN, STATS/INFO, CHECKPOINT, COMPACT,
-    /// or a command kvd does not know.
-    Heavy,
+    Resp(Call),
 }
 
 impl Queued {
@@ -57,26 +45,7 @@ impl Queued {
                 }
                 Request::Scan { .. } | Request::Stats | Request::Checkpoint | Request::Compact => Weight::Heavy,
             },
-            Queued::Resp(args) => {
-                const READS: [&[u8]; 13] = [
-                    b"get", b"mget", b"exists", b"ttl", b"pttl", b"ping", b"echo", b"dbsize", b"select", b"client",
-                    b"config", b"command", b"quit",
-                ];
-                const WRITES: [&[u8]; 13] = [
-                    b"set", b"setex", b"psetex", b"setnx", b"mset", b"incr", b"decr", b"incrby", b"decrby", b"del",
-                    b"expire", b"pexpire", b"persist",
-                ];
-                // No lowercase copy: this runs for every request.
-                let name = args.get(0).unwrap_or_default();
-                let is = |names: &[&[u8]]| names.iter().any(|n| name.eq_ignore_ascii_case(n));
-                if is(&READS) {
-                    Weight::Read
-                } else if is(&WRITES) {
-                    Weight::Write
-                } else {
-                    Weight::Heavy
-                }
-            }
+            Queued::Resp(call) => call.weight(),
         }
     }
 
@@ -84,8 +53,8 @@ impl Queued {
     fn read_key(&self) -> Option<&[u8]> {
         match self {
             Queued::Native(Request::Get { key }) => Some(key),
-            Queued::Resp(args) if args.len() == 2 && args[0].eq_ignore_ascii_case(b"get") => Some(&args[1]),
-            _ => None,
+            Queued::Native(_) => None,
+            Queued::Resp(call) => call.read_key(),
         }
     }
 
@@ -93,8 +62,8 @@ impl Queued {
     fn plain_put(&self) -> Option<(&[u8], &[u8])> {
         let (key, value) = match self {
             Queued::Native(Request::Put { key, value, ttl_ms: None }) => (key.as_slice(), value.as_slice()),
-            Queued::Resp(args) if args.len() == 3 && args[0].eq_ignore_ascii_case(b"set") => (&args[1], &args[2]),
-            _ => return None,
+            Queued::Native(_) => return None,
+            Queued::Resp(call) => call.plain_put()?,
         };
         (key.len() <= KEY_BYTES_MAX && value.len() <= VALUE_BYTES_MAX).then_some((key, value))
     }
@@ -104,11 +73,10 @@ impl Queued {
 /// each job's answers to its buffer in `outs` (one per job). Puts from
 /// different jobs may share a write: they are independent, and each
 /// connection's own order is kept.
-pub fn run_jobs(ctx: &Context<'_>, jobs: Vec<Vec<Queued>>, outs: &mut [Vec<u8>]) {
+pub fn run_jobs(ctx: &Context, jobs: Vec<Vec<Queued>>, outs: &mut [Vec<u8>]) {
     debug_assert_eq!(jobs.len(), outs.len());
     // A turn's GETs fetch their records together first: each GET's index
-    // entry and record are cache misses (15% and 17% of kvd's time at GET
-    // pipeline 16, perf), which overlap when touched together.
+    // entry and record are cache misses, which overlap when touched together.
     let reads: Vec<&[u8]> = jobs.iter().flatten().filter_map(Queued::read_key).collect();
     ctx.store.prefetch(&reads);
     let mut pending =
@@ -135,19 +103,17 @@ pub fn run_jobs(ctx: &Context<'_>, jobs: Vec<Vec<Queued>>, outs: &mut [Vec<u8>])
     }
 }
 
-fn run_one(ctx: &Context<'_>, request: Queued, out: &mut Vec<u8>) {
+fn run_one(ctx: &Context, request: Queued, out: &mut Vec<u8>) {
     match request {
         Queued::Native(request) => frame_response(&handler::handle(ctx, request), out),
-        // QUIT's closing is arranged when it is read (server.rs, `ingest`).
-        Queued::Resp(command) => {
-            let _: resp::After = resp::execute(ctx, &command, out);
-        }
+        // QUIT's closing is arranged when it is read (server/sniff.rs).
+        Queued::Resp(call) => call.execute(ctx, out),
     }
 }
 
 /// One write for a run of two or more plain puts; each answer goes to its
 /// job's output.
-fn shared_put(ctx: &Context<'_>, run: Vec<(usize, Queued)>, outs: &mut [Vec<u8>]) {
+fn shared_put(ctx: &Context, run: Vec<(usize, Queued)>, outs: &mut [Vec<u8>]) {
     let started = Instant::now();
     let answer_to: Vec<(usize, bool)> =
         run.iter().map(|(job, request)| (*job, matches!(request, Queued::Native(_)))).collect();
@@ -155,9 +121,8 @@ fn shared_put(ctx: &Context<'_>, run: Vec<(usize, Queued)>, outs: &mut [Vec<u8>]
     let puts: Vec<(&[u8], &[u8])> = run.iter().filter_map(|(_, request)| request.plain_put()).collect();
     let result = ctx.store.put_all(&puts);
     let elapsed_us = started.elapsed().as_micros() as u64;
-    let put_index = crate::metrics::COMMANDS.iter().position(|c| *c == "put").unwrap_or(0);
     for (job, native) in answer_to {
-        ctx.metrics.record(put_index, elapsed_us, result.is_ok());
+        ctx.metrics.record(metrics::PUT, elapsed_us, result.is_ok());
         let out = &mut outs[job];
         match (native, &result) {
             (true, Ok(())) => frame_response(&Response::Done, out),

@@ -1,22 +1,18 @@
-//! Key commands: EXPIRE, PEXPIRE, TTL, PTTL, PERSIST, SCAN, DBSIZE.
+//! Key commands: EXPIRE, PEXPIRE, TTL, PTTL, PERSIST, SCAN, DBSIZE. SCAN's
+//! cursors are kept in `scan_cursors.rs`.
 
-use super::{Failure, Reply, integer_arg};
-use crate::handler::Context;
+use super::failure::{Failure, Reply, integer_arg};
+use crate::context::Context;
 use blockkv_engine::KeyTtl;
 use blockkv_protocol::resp::{Command, put_array_header, put_bulk, put_integer};
-use parking_lot::Mutex;
-use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
-/// SCAN cursors kvd remembers at once; the oldest is forgotten first (a
-/// client that comes back with it gets an error and starts again).
-pub const SCAN_CURSORS_MAX: usize = 4096;
 /// Keys one SCAN returns when COUNT is not given (Redis's default).
 const SCAN_COUNT_DEFAULT: usize = 10;
 /// The most keys one SCAN returns, whatever COUNT asks.
 pub const SCAN_COUNT_MAX: usize = 100_000;
 
-fn expire_with(ctx: &Context<'_>, key: &[u8], amount: i64, unit_ms: u64, name: &str, out: &mut Vec<u8>) -> Reply {
+fn expire_with(ctx: &Context, key: &[u8], amount: i64, unit_ms: u64, name: &str, out: &mut Vec<u8>) -> Reply {
     if amount <= 0 {
         // Redis: a time in the past deletes the key.
         put_integer(out, i64::from(ctx.store.delete(key)?));
@@ -29,16 +25,16 @@ fn expire_with(ctx: &Context<'_>, key: &[u8], amount: i64, unit_ms: u64, name: &
     Ok(())
 }
 
-pub(super) fn expire(ctx: &Context<'_>, args: &Command, out: &mut Vec<u8>) -> Reply {
+pub(super) fn expire(ctx: &Context, args: &Command, out: &mut Vec<u8>) -> Reply {
     expire_with(ctx, &args[1], integer_arg(&args[2])?, 1000, "expire", out)
 }
 
-pub(super) fn pexpire(ctx: &Context<'_>, args: &Command, out: &mut Vec<u8>) -> Reply {
+pub(super) fn pexpire(ctx: &Context, args: &Command, out: &mut Vec<u8>) -> Reply {
     expire_with(ctx, &args[1], integer_arg(&args[2])?, 1, "pexpire", out)
 }
 
 /// -2: no such key; -1: no expiry; else the time left.
-fn ttl_in(ctx: &Context<'_>, key: &[u8], millis: bool, out: &mut Vec<u8>) -> Reply {
+fn ttl_in(ctx: &Context, key: &[u8], millis: bool, out: &mut Vec<u8>) -> Reply {
     let reply = match ctx.store.ttl(key)? {
         KeyTtl::Missing => -2,
         KeyTtl::Persistent => -1,
@@ -51,67 +47,26 @@ fn ttl_in(ctx: &Context<'_>, key: &[u8], millis: bool, out: &mut Vec<u8>) -> Rep
     Ok(())
 }
 
-pub(super) fn ttl(ctx: &Context<'_>, args: &Command, out: &mut Vec<u8>) -> Reply {
+pub(super) fn ttl(ctx: &Context, args: &Command, out: &mut Vec<u8>) -> Reply {
     ttl_in(ctx, &args[1], false, out)
 }
 
-pub(super) fn pttl(ctx: &Context<'_>, args: &Command, out: &mut Vec<u8>) -> Reply {
+pub(super) fn pttl(ctx: &Context, args: &Command, out: &mut Vec<u8>) -> Reply {
     ttl_in(ctx, &args[1], true, out)
 }
 
 /// 1 if the key had an expiry and now has none.
-pub(super) fn persist(ctx: &Context<'_>, args: &Command, out: &mut Vec<u8>) -> Reply {
+pub(super) fn persist(ctx: &Context, args: &Command, out: &mut Vec<u8>) -> Reply {
     let had_expiry = matches!(ctx.store.ttl(&args[1])?, KeyTtl::ExpiresInMs(_));
     let cleared = had_expiry && ctx.store.expire(&args[1], None)?;
     put_integer(out, i64::from(cleared));
     Ok(())
 }
 
-pub(super) fn dbsize(ctx: &Context<'_>, _args: &Command, out: &mut Vec<u8>) -> Reply {
+pub(super) fn dbsize(ctx: &Context, _args: &Command, out: &mut Vec<u8>) -> Reply {
     // As in Redis, keys whose TTL has passed count until they are removed.
     put_integer(out, ctx.store.key_count() as i64);
     Ok(())
-}
-
-/// Where each open SCAN iteration stands: cursor number -> the last key it
-/// returned. Keys come in sorted order, so an iteration returns every key
-/// that exists from its start to its end exactly once, whatever is written
-/// meanwhile (Redis promises at least once).
-#[derive(Debug, Default)]
-pub struct ScanCursors {
-    inner: Mutex<Cursors>,
-}
-
-#[derive(Debug, Default)]
-struct Cursors {
-    last_keys: HashMap<u64, Vec<u8>>,
-    /// Cursor numbers, oldest first, for forgetting.
-    order: VecDeque<u64>,
-    next: u64,
-}
-
-impl ScanCursors {
-    fn resume(&self, cursor: u64) -> Option<Vec<u8>> {
-        let mut cursors = self.inner.lock();
-        let last = cursors.last_keys.remove(&cursor)?;
-        cursors.order.retain(|&c| c != cursor);
-        Some(last)
-    }
-
-    fn remember(&self, last_key: Vec<u8>) -> u64 {
-        let mut cursors = self.inner.lock();
-        if cursors.order.len() >= SCAN_CURSORS_MAX
-            && let Some(oldest) = cursors.order.pop_front()
-        {
-            cursors.last_keys.remove(&oldest);
-        }
-        // Never 0 (the end of an iteration) and never reused.
-        cursors.next += 1;
-        let cursor = cursors.next;
-        cursors.last_keys.insert(cursor, last_key);
-        cursors.order.push_back(cursor);
-        cursor
-    }
 }
 
 /// What MATCH may be: a literal key, or a literal prefix and one trailing `*`.
@@ -132,7 +87,7 @@ fn pattern(text: &[u8]) -> Result<Pattern, Failure> {
 }
 
 /// SCAN cursor [MATCH pattern] [COUNT count]
-pub(super) fn scan(ctx: &Context<'_>, args: &Command, out: &mut Vec<u8>) -> Reply {
+pub(super) fn scan(ctx: &Context, args: &Command, out: &mut Vec<u8>) -> Reply {
     let cursor: u64 = std::str::from_utf8(&args[1])
         .ok()
         .and_then(|text| text.parse().ok())

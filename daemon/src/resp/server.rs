@@ -1,11 +1,12 @@
 //! Server commands: PING, ECHO, INFO, and what clients send when they
-//! connect — COMMAND (redis-cli asks for its docs), CONFIG GET
-//! (redis-benchmark asks for `save` and `appendonly`), CLIENT SETNAME /
-//! SETINFO, SELECT 0 — and QUIT.
+//! connect — CONFIG GET (redis-benchmark asks for `save` and
+//! `appendonly`), CLIENT SETNAME / SETINFO, SELECT 0 — and QUIT. COMMAND,
+//! which answers about the command table, is in `spec.rs`.
 
-use super::{Failure, Reply};
-use crate::handler::Context;
-use blockkv_protocol::resp::{Command, put_array_header, put_bulk, put_integer, put_null, put_simple};
+use super::failure::{Failure, Reply};
+use crate::context::Context;
+use blockkv_engine::SyncPolicy;
+use blockkv_protocol::resp::{Command, put_array_header, put_bulk, put_null, put_simple};
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
@@ -14,7 +15,7 @@ use std::sync::atomic::Ordering;
 /// command. `blockkv_version` says what is really answering.
 const REDIS_VERSION_COMPATIBLE: &str = "7.0.0";
 
-pub(super) fn ping(_ctx: &Context<'_>, args: &Command, out: &mut Vec<u8>) -> Reply {
+pub(super) fn ping(_ctx: &Context, args: &Command, out: &mut Vec<u8>) -> Reply {
     match args.len() {
         1 => put_simple(out, "PONG"),
         2 => put_bulk(out, &args[1]),
@@ -23,13 +24,13 @@ pub(super) fn ping(_ctx: &Context<'_>, args: &Command, out: &mut Vec<u8>) -> Rep
     Ok(())
 }
 
-pub(super) fn echo(_ctx: &Context<'_>, args: &Command, out: &mut Vec<u8>) -> Reply {
+pub(super) fn echo(_ctx: &Context, args: &Command, out: &mut Vec<u8>) -> Reply {
     put_bulk(out, &args[1]);
     Ok(())
 }
 
 /// INFO [section ...]: server, clients, stats, persistence, keyspace.
-pub(super) fn info(ctx: &Context<'_>, args: &Command, out: &mut Vec<u8>) -> Reply {
+pub(super) fn info(ctx: &Context, args: &Command, out: &mut Vec<u8>) -> Reply {
     const SECTIONS: [&str; 5] = ["server", "clients", "stats", "persistence", "keyspace"];
     let asked: Vec<String> = args.iter().skip(1).map(|a| String::from_utf8_lossy(a).to_ascii_lowercase()).collect();
     let all = asked.is_empty() || asked.iter().any(|a| matches!(a.as_str(), "all" | "everything" | "default"));
@@ -44,8 +45,8 @@ pub(super) fn info(ctx: &Context<'_>, args: &Command, out: &mut Vec<u8>) -> Repl
     Ok(())
 }
 
-fn info_section(ctx: &Context<'_>, section: &str, text: &mut String) {
-    let metrics = ctx.metrics;
+fn info_section(ctx: &Context, section: &str, text: &mut String) {
+    let metrics = &ctx.metrics;
     let title = section[..1].to_ascii_uppercase() + &section[1..];
     let _ = write!(text, "# {title}\r\n");
     let mut line = |name: &str, value: &dyn std::fmt::Display| {
@@ -74,7 +75,7 @@ fn info_section(ctx: &Context<'_>, section: &str, text: &mut String) {
         "persistence" => {
             let stats = ctx.store.stats();
             line("loading", &0);
-            line("blockkv_sync_policy", &ctx.sync_policy);
+            line("blockkv_sync_policy", &ctx.sync_policy_text());
             line("blockkv_checkpoints", &stats.checkpoints);
             line("blockkv_last_lsn", &stats.last_lsn);
             line("blockkv_synced_lsn", &stats.synced_lsn);
@@ -86,31 +87,19 @@ fn info_section(ctx: &Context<'_>, section: &str, text: &mut String) {
     }
 }
 
-/// COMMAND, COMMAND DOCS, COMMAND COUNT: kvd publishes no command table,
-/// so clients fall back to their defaults.
-pub(super) fn command(_ctx: &Context<'_>, args: &Command, out: &mut Vec<u8>) -> Reply {
-    match args.get(1).map(|a| a.to_ascii_uppercase()).as_deref() {
-        None | Some(b"DOCS") | Some(b"INFO") => put_array_header(out, 0),
-        Some(b"COUNT") => put_integer(out, super::SPECS.len() as i64),
-        Some(_) => return Err(Failure::err("unknown subcommand for 'command'")),
-    }
-    Ok(())
-}
-
 /// CONFIG GET answers what a Redis client asks about persistence in
 /// kvd's terms — `save` is empty (no snapshots), `appendonly` yes (every
 /// write goes to the log), `appendfsync` the sync policy — and an empty
 /// list for any other parameter (as Redis does for an unknown one); CONFIG
 /// SET and the rest are refused: kvd's settings are its flags.
-pub(super) fn config(ctx: &Context<'_>, args: &Command, out: &mut Vec<u8>) -> Reply {
+pub(super) fn config(ctx: &Context, args: &Command, out: &mut Vec<u8>) -> Reply {
     if !args[1].eq_ignore_ascii_case(b"GET") {
         return Err(Failure::err("kvd supports only CONFIG GET; its settings are kvd's flags"));
     }
-    // kvd's policy reads "always", "periodic(1s)" or "none".
     let appendfsync = match ctx.sync_policy {
-        "always" => "always",
-        policy if policy.starts_with("periodic") => "everysec",
-        _ => "no",
+        SyncPolicy::Always => "always",
+        SyncPolicy::Periodic(_) => "everysec",
+        SyncPolicy::None => "no",
     };
     let known = [("save", ""), ("appendonly", "yes"), ("appendfsync", appendfsync)];
     let mut pairs = Vec::new();
@@ -127,7 +116,7 @@ pub(super) fn config(ctx: &Context<'_>, args: &Command, out: &mut Vec<u8>) -> Re
 }
 
 /// CLIENT SETNAME / SETINFO are accepted (and not kept), GETNAME is nil.
-pub(super) fn client(_ctx: &Context<'_>, args: &Command, out: &mut Vec<u8>) -> Reply {
+pub(super) fn client(_ctx: &Context, args: &Command, out: &mut Vec<u8>) -> Reply {
     match args[1].to_ascii_uppercase().as_slice() {
         b"SETNAME" | b"SETINFO" => put_simple(out, "OK"),
         b"GETNAME" => put_null(out),
@@ -137,7 +126,7 @@ pub(super) fn client(_ctx: &Context<'_>, args: &Command, out: &mut Vec<u8>) -> R
 }
 
 /// kvd has one keyspace: database 0.
-pub(super) fn select(_ctx: &Context<'_>, args: &Command, out: &mut Vec<u8>) -> Reply {
+pub(super) fn select(_ctx: &Context, args: &Command, out: &mut Vec<u8>) -> Reply {
     if &args[1] != b"0" {
         return Err(Failure::err("DB index is out of range"));
     }
@@ -145,7 +134,7 @@ pub(super) fn select(_ctx: &Context<'_>, args: &Command, out: &mut Vec<u8>) -> R
     Ok(())
 }
 
-pub(super) fn quit(_ctx: &Context<'_>, _args: &Command, out: &mut Vec<u8>) -> Reply {
+pub(super) fn quit(_ctx: &Context, _args: &Command, out: &mut Vec<u8>) -> Reply {
     put_simple(out, "OK");
     Ok(())
 }

@@ -1,13 +1,13 @@
 //! The string commands: GET, SET (EX, PX, NX, XX), SETEX, PSETEX, SETNX,
 //! MGET, MSET, INCR, DECR, INCRBY, DECRBY, DEL, EXISTS.
 
-use super::{Failure, Reply, integer_arg};
-use crate::handler::Context;
+use super::failure::{Failure, Reply, integer_arg};
+use crate::context::Context;
 use blockkv_engine::{BatchOp, PutCondition};
 use blockkv_protocol::resp::{Command, put_array_header, put_bulk, put_integer, put_null, put_simple};
 use std::time::Duration;
 
-pub(super) fn get(ctx: &Context<'_>, args: &Command, out: &mut Vec<u8>) -> Reply {
+pub(super) fn get(ctx: &Context, args: &Command, out: &mut Vec<u8>) -> Reply {
     match ctx.store.get(&args[1])? {
         Some(value) => put_bulk(out, &value),
         None => put_null(out),
@@ -16,7 +16,7 @@ pub(super) fn get(ctx: &Context<'_>, args: &Command, out: &mut Vec<u8>) -> Reply
 }
 
 /// SET key value [EX seconds | PX milliseconds] [NX | XX]
-pub(super) fn set(ctx: &Context<'_>, args: &Command, out: &mut Vec<u8>) -> Reply {
+pub(super) fn set(ctx: &Context, args: &Command, out: &mut Vec<u8>) -> Reply {
     let (mut ttl, mut condition) = (None, None);
     let mut options = args.iter().skip(3);
     while let Some(option) = options.next() {
@@ -50,7 +50,7 @@ pub(super) fn set(ctx: &Context<'_>, args: &Command, out: &mut Vec<u8>) -> Reply
 }
 
 /// SETEX key seconds value / PSETEX key milliseconds value.
-fn set_expiring(ctx: &Context<'_>, args: &Command, unit_ms: u64, name: &str, out: &mut Vec<u8>) -> Reply {
+fn set_expiring(ctx: &Context, args: &Command, unit_ms: u64, name: &str, out: &mut Vec<u8>) -> Reply {
     let invalid = || Failure::err(format_args!("invalid expire time in '{name}' command"));
     let amount = integer_arg(&args[2])?;
     let ms = u64::try_from(amount).ok().filter(|&n| n > 0).and_then(|n| n.checked_mul(unit_ms)).ok_or_else(invalid)?;
@@ -59,22 +59,22 @@ fn set_expiring(ctx: &Context<'_>, args: &Command, unit_ms: u64, name: &str, out
     Ok(())
 }
 
-pub(super) fn setex(ctx: &Context<'_>, args: &Command, out: &mut Vec<u8>) -> Reply {
+pub(super) fn setex(ctx: &Context, args: &Command, out: &mut Vec<u8>) -> Reply {
     set_expiring(ctx, args, 1000, "setex", out)
 }
 
-pub(super) fn psetex(ctx: &Context<'_>, args: &Command, out: &mut Vec<u8>) -> Reply {
+pub(super) fn psetex(ctx: &Context, args: &Command, out: &mut Vec<u8>) -> Reply {
     set_expiring(ctx, args, 1, "psetex", out)
 }
 
 /// SETNX key value: 1 if it was set.
-pub(super) fn setnx(ctx: &Context<'_>, args: &Command, out: &mut Vec<u8>) -> Reply {
+pub(super) fn setnx(ctx: &Context, args: &Command, out: &mut Vec<u8>) -> Reply {
     let set = ctx.store.put_if(&args[1], &args[2], None, PutCondition::IfAbsent)?;
     put_integer(out, i64::from(set));
     Ok(())
 }
 
-pub(super) fn mget(ctx: &Context<'_>, args: &Command, out: &mut Vec<u8>) -> Reply {
+pub(super) fn mget(ctx: &Context, args: &Command, out: &mut Vec<u8>) -> Reply {
     // Read every value before writing the reply: an error then replaces
     // the whole reply instead of cutting an array short.
     let values = args.iter().skip(1).map(|key| ctx.store.get(key)).collect::<Result<Vec<_>, _>>()?;
@@ -89,7 +89,7 @@ pub(super) fn mget(ctx: &Context<'_>, args: &Command, out: &mut Vec<u8>) -> Repl
 }
 
 /// MSET key value [key value ...]: one batch, so all or none, even across a crash.
-pub(super) fn mset(ctx: &Context<'_>, args: &Command, out: &mut Vec<u8>) -> Reply {
+pub(super) fn mset(ctx: &Context, args: &Command, out: &mut Vec<u8>) -> Reply {
     if args.len().is_multiple_of(2) {
         return Err(Failure::err("wrong number of arguments for 'mset' command"));
     }
@@ -103,30 +103,30 @@ pub(super) fn mset(ctx: &Context<'_>, args: &Command, out: &mut Vec<u8>) -> Repl
     Ok(())
 }
 
-fn add(ctx: &Context<'_>, key: &[u8], delta: i64, out: &mut Vec<u8>) -> Reply {
+fn add(ctx: &Context, key: &[u8], delta: i64, out: &mut Vec<u8>) -> Reply {
     put_integer(out, ctx.store.incr_by(key, delta)?);
     Ok(())
 }
 
-pub(super) fn incr(ctx: &Context<'_>, args: &Command, out: &mut Vec<u8>) -> Reply {
+pub(super) fn incr(ctx: &Context, args: &Command, out: &mut Vec<u8>) -> Reply {
     add(ctx, &args[1], 1, out)
 }
 
-pub(super) fn decr(ctx: &Context<'_>, args: &Command, out: &mut Vec<u8>) -> Reply {
+pub(super) fn decr(ctx: &Context, args: &Command, out: &mut Vec<u8>) -> Reply {
     add(ctx, &args[1], -1, out)
 }
 
-pub(super) fn incrby(ctx: &Context<'_>, args: &Command, out: &mut Vec<u8>) -> Reply {
+pub(super) fn incrby(ctx: &Context, args: &Command, out: &mut Vec<u8>) -> Reply {
     add(ctx, &args[1], integer_arg(&args[2])?, out)
 }
 
-pub(super) fn decrby(ctx: &Context<'_>, args: &Command, out: &mut Vec<u8>) -> Reply {
+pub(super) fn decrby(ctx: &Context, args: &Command, out: &mut Vec<u8>) -> Reply {
     let delta = integer_arg(&args[2])?.checked_neg().ok_or_else(|| Failure::err("decrement would overflow"))?;
     add(ctx, &args[1], delta, out)
 }
 
 /// DEL key [key ...]: how many of the keys held a live value.
-pub(super) fn del(ctx: &Context<'_>, args: &Command, out: &mut Vec<u8>) -> Reply {
+pub(super) fn del(ctx: &Context, args: &Command, out: &mut Vec<u8>) -> Reply {
     let mut deleted = 0;
     for key in args.iter().skip(1) {
         deleted += i64::from(ctx.store.delete(key)?);
@@ -136,7 +136,7 @@ pub(super) fn del(ctx: &Context<'_>, args: &Command, out: &mut Vec<u8>) -> Reply
 }
 
 /// EXISTS key [key ...]: how many of them exist (a key named twice counts twice).
-pub(super) fn exists(ctx: &Context<'_>, args: &Command, out: &mut Vec<u8>) -> Reply {
+pub(super) fn exists(ctx: &Context, args: &Command, out: &mut Vec<u8>) -> Reply {
     let mut found = 0;
     for key in args.iter().skip(1) {
         found += i64::from(ctx.store.exists(key)?);

@@ -1,0 +1,77 @@
+//! Commands kvd does not run. kvd stores strings only: a list, hash, set or
+//! sorted-set command on an existing key is `-WRONGTYPE`, as Redis answers
+//! a command of the wrong type; on a missing key it says the type is not
+//! supported. Any other name is `-ERR unknown command …`, worded as Redis
+//! words it.
+
+use super::failure::{Failure, Reply};
+use crate::context::Context;
+use blockkv_protocol::resp::Command;
+
+/// Commands of Redis's other data types: `-WRONGTYPE` on a string key.
+const OTHER_TYPE_COMMANDS: &[&str] = &[
+    "lpush",
+    "rpush",
+    "lpop",
+    "rpop",
+    "lrange",
+    "llen",
+    "lindex",
+    "lset",
+    "lrem",
+    "ltrim",
+    "hset",
+    "hget",
+    "hdel",
+    "hgetall",
+    "hmset",
+    "hmget",
+    "hincrby",
+    "hlen",
+    "hexists",
+    "hkeys",
+    "hvals",
+    "sadd",
+    "srem",
+    "smembers",
+    "sismember",
+    "scard",
+    "spop",
+    "zadd",
+    "zrem",
+    "zrange",
+    "zscore",
+    "zcard",
+    "zincrby",
+    "zrank",
+];
+
+/// The reply to a command no spec names. Its error is its reply, not the
+/// refusal of a command kvd runs: it is neither counted nor logged as one.
+pub(super) fn run(ctx: &Context, command: &Command, out: &mut Vec<u8>) -> Reply {
+    if let Some(name) = command.get(0) {
+        refusal(ctx, command, &name.to_ascii_lowercase()).put(out);
+    }
+    Ok(())
+}
+
+fn refusal(ctx: &Context, command: &Command, lower: &[u8]) -> Failure {
+    let name = String::from_utf8_lossy(lower);
+    if OTHER_TYPE_COMMANDS.iter().any(|other| other.as_bytes() == lower) {
+        let key_exists = command.get(1).is_some_and(|key| ctx.store.exists(key).unwrap_or(false));
+        if key_exists {
+            return Failure::coded("WRONGTYPE Operation against a key holding the wrong kind of value");
+        }
+        return Failure::err(format_args!("unsupported command '{name}': kvd stores strings only"));
+    }
+    let shown: String = command
+        .iter()
+        .skip(1)
+        .take(3)
+        .map(|arg| format!("'{}' ", String::from_utf8_lossy(&arg[..arg.len().min(64)])))
+        .collect();
+    Failure::err(format_args!(
+        "unknown command '{}', with args beginning with: {shown}",
+        String::from_utf8_lossy(&command[0])
+    ))
+}
