@@ -112,8 +112,8 @@ mod tests {
     use crate::message::ScanItem;
 
     #[test]
-    fn size_helpers_match_real_encodings() {
-        // The budgeting helpers agree with what bincode actually writes.
+    fn size_budgets_match_real_encodings() {
+        // The size budgets agree with what bincode actually writes.
         let put = Request::Put { key: vec![1; 10], value: vec![2; 300], ttl_ms: Some(5) };
         assert_eq!(encode(&put).expect("put").len(), put_request_bytes(10, 300));
         let value = Response::Value(Some(vec![3; 77]));

@@ -1,5 +1,5 @@
 //! Where kvd and kvctl look by default, so that `kvd` with no arguments and
-//! `kvctl` with no `--socket` find each other (INTERFACE.md).
+//! `kvctl` with no `--socket` find each other (docs/OPERATIONS.md).
 //!
 //! - socket: `$KV_SOCKET`, else `$XDG_RUNTIME_DIR/blockkv/kvd.sock`, else
 //!   `/tmp/blockkv-<uid>/kvd.sock`

@@ -42,7 +42,7 @@ pub struct ServerStats {
     pub protocol_version: u16,
     pub uptime_ms: u64,
     pub data_path: String,
-    /// "always", "periodic 1000 ms" or "none".
+    /// "always", "periodic(1s)" (the interval as Rust writes a `Duration`) or "none".
     pub sync_policy: String,
     pub connections_open: u64,
     pub connections_total: u64,

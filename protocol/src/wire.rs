@@ -1,6 +1,7 @@
 //! Messages over a stream: a frame around each encoded message. Blocking
-//! helpers for clients (kvctl, kv-bench, tests) and [`frame_message`] for a
-//! non-blocking server that fills an output buffer.
+//! [`read_message`] and [`write_message`] for clients (kvctl, kv-bench,
+//! tests) and [`frame_message`] for a non-blocking server that fills an
+//! output buffer.
 
 use crate::codec::{self, Message};
 use crate::error::ProtocolError;
