@@ -127,11 +127,14 @@ if os.path.exists(compaction_path):
     def med(key, side):
         return sorted(r[side][key] for r in run["rounds"])[len(run["rounds"]) // 2]
     was = sorted(r["write_amplification"] for r in run["rounds"])
+    first = run["rounds"][0]["baseline"]
+    offered = f'{(first["puts"] + first["no_space"]) / p["rate_per_s"]:.1f} s' if p["rate_per_s"] else "unpaced"
     lines += [f'compaction_bench {p["live_fraction"]} --rate {p["rate_per_s"] or "(unpaced)"} --rounds {p["rounds"]}: a 64 MiB file {p["live_fraction"] * 100:.0f}% live '
               f'with {p["value_bytes"]}-byte values, then overwrites of 10× the file at {rate}; baseline: the same puts into a 1 GiB file with the compactor off.', '',
               '| | baseline | compacting | ratio |', '|---|---|---|---|',
               f'| put p99, median of {p["rounds"]} rounds | {s["baseline_p99_us"]:.0f} µs | {s["compacting_p99_us"]:.0f} µs | **{s["p99_ratio"]:.2f}×** |',
               f'| put p50 / p999, medians of the rounds | {med("p50_us", "baseline"):.0f} / {med("p999_us", "baseline"):.0f} µs | {med("p50_us", "compacting"):.0f} / {med("p999_us", "compacting"):.0f} µs | |',
+              f'| time for the overwrites, median (offered: {offered}) | {med("elapsed_s", "baseline"):.1f} s | {med("elapsed_s", "compacting"):.1f} s | |',
               f'| NoSpace errors | {s["no_space_baseline"]} | {s["no_space"]} | |',
               f'| write amplification (log + checkpoint bytes / user bytes), median | | {s["write_amplification"]:.2f} (rounds {was[0]:.2f}–{was[-1]:.2f}) | |',
               f'| per-round p99 ratio | | | {min(r["compacting"]["p99_us"] / r["baseline"]["p99_us"] for r in run["rounds"]):.2f}–{max(r["compacting"]["p99_us"] / r["baseline"]["p99_us"] for r in run["rounds"]):.2f}× |', '']
