@@ -21,14 +21,14 @@
 //!
 //! A torn tail after a crash is normal: it is a note, not a problem.
 
-use crate::alloc::{BlockTable, BlockUse};
 use crate::format::block::BlockKind;
 use crate::format::record::FragmentKind;
 use crate::index::key_hash;
-use crate::lookup;
-use crate::read::{read_fragment, record_extents};
+use crate::index::lookup;
+use crate::index::read::{read_fragment, record_extents};
 use crate::recovery::scan::{Found, drop_unfinished_batches, find_records};
 use crate::recovery::{SlotStatus, scan_headers};
+use crate::space::{BlockTable, BlockUse};
 use crate::store::Store;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -103,16 +103,16 @@ impl Store {
     /// Checks the store (open it read-only for an offline check). `progress`
     /// is called with (blocks read, blocks to read) during the scan.
     pub fn fsck(&self, progress: &(dyn Fn(u64, u64) + Sync)) -> FsckReport {
-        let inner = &self.inner;
-        let storage = &*inner.storage;
+        let engine = &self.engine;
+        let storage = &*engine.storage;
         let mut report = FsckReport::default();
         from_recovery(self, &mut report);
 
-        let (headers, _) = scan_headers(storage, inner.block_count);
+        let (headers, _) = scan_headers(storage, engine.space.block_count());
         let total = headers.iter().flatten().count() as u64;
         let done = AtomicU64::new(0);
         let tick = || progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
-        let Found { records, damaged, .. } = find_records(storage, &headers, true, inner.clock.now_ms(), &tick);
+        let Found { records, damaged, .. } = find_records(storage, &headers, true, engine.clock.now_ms(), &tick);
         // Damage where recovery cut the log (and after it) is the torn tail
         // of a crash, which recovery discards: the same as what it found.
         let cut = self.recovery_report().tail_cut.as_ref().map(|cut| {
@@ -156,8 +156,10 @@ impl Store {
         for record in records.iter().filter(|r| r.header.lsn <= last_lsn) {
             newest.insert(record.key.as_slice(), record);
         }
-        let now = inner.clock.now_ms();
-        let table = inner.table.lock();
+        let now = engine.clock.now_ms();
+        // Lock order (engine.rs): the log before the block table.
+        let head = engine.writer.lock().active_block();
+        let table = engine.space.lock();
         // Keys with a put a full scan would still read once free blocks are
         // reused: at or above the floor a new block header would carry (the
         // oldest generation not yet free). One pass, not one per tombstone.
@@ -171,7 +173,7 @@ impl Store {
         let mut live = vec![0u64; table.block_count() as usize];
         for (key, record) in &newest {
             let key = key.to_vec();
-            let found = lookup::find(storage, &inner.index, &key, key_hash(&key)).current;
+            let found = lookup::find(storage, &engine.index, &key, key_hash(&key)).current;
             let at = (Some(record.block), Some(record.offset));
             if record.header.is_tombstone() {
                 report.totals.tombstones += 1;
@@ -240,7 +242,6 @@ impl Store {
             }
         }
         check_index_entries(self, &table, &mut report);
-        let head = inner.log.lock().active_block();
         for block in 0..table.block_count() {
             let accounted = u64::from(table.live_table()[block as usize]);
             if matches!(table.use_of(block), BlockUse::Log { .. }) && live[block as usize] == 0 && Some(block) != head {
@@ -259,7 +260,7 @@ impl Store {
         }
         report.totals.blocks = u64::from(table.block_count());
         report.totals.blocks_pending_free = table.pending_count();
-        report.totals.keys = inner.index.len();
+        report.totals.keys = engine.index.len();
         report
     }
 }
@@ -268,10 +269,10 @@ impl Store {
 /// block with the entry's LSN and key hash. The per-key check above starts
 /// from the records; this one starts from the index, so it also finds an
 /// entry whose record is gone altogether — what a block reused before the
-/// checkpoint naming it was replaced leaves behind (DESIGN invariant 5).
+/// checkpoint naming it was replaced leaves behind (invariant 5, docs/DESIGN.md).
 fn check_index_entries(store: &Store, table: &BlockTable, report: &mut FsckReport) {
-    let storage = &*store.inner.storage;
-    for entry in store.inner.index.entries() {
+    let storage = &*store.engine.storage;
+    for entry in store.engine.index.entries() {
         let at = (Some(entry.block), Some(entry.offset()));
         let lsn = entry.lsn();
         let fragment = match read_fragment(storage, entry.block, entry.offset()) {

@@ -1,55 +1,59 @@
 //! blockkv engine: a log-structured key-value store in one fixed-size file
 //! of 4 KiB blocks, with checkpoints and crash recovery.
 //!
-//! Where things live:
-//! - [`store`]: the public API ([`Store`]); start reading here. `update`:
-//!   the writes that read first (conditional put, integer increment).
-//! - `format/`: every on-disk structure, encode + decode (docs/FORMAT.md).
-//! - [`storage`]: the seam to the disk: the real file and [`SimDisk`].
-//! - `log`: the append path; `group`: write groups (one leader writes and
-//!   syncs for many writers); `commit`: the sync rendezvous and the poison flag.
-//! - `index`: key hash -> location; `lookup`: resolving a key among candidates.
-//! - `alloc`: the block table (free bitmap, live bytes, pending-free list).
-//! - `checkpoint`: writing a checkpoint; [`recovery`]: reading them back,
+//! Where things live (lowest layer first; each module uses only modules
+//! before it, which `tests/module_layers.rs` checks):
+//! - [`limits`], [`format`] (every on-disk structure, encode + decode:
+//!   docs/FORMAT.md), [`clock`], `error`, `options`, `sleep_lock` (the lock
+//!   of the log and the block table), [`storage`] (the real file and
+//!   [`SimDisk`]), `stats` (counters and [`Stats`]), `control` (the
+//!   background threads' signals), `create` (making a data file).
+//! - `space`: the block table, the checkpoint reserve, pending-free, NoSpace.
+//! - `index`: key hash -> location, lookups, record reads, block scans, and
+//!   `apply`, the one update of the index and live bytes.
+//! - `writer`: the log writer, write groups, group commit and poison.
+//! - `checkpoint`: the checkpointer; [`recovery`]: reading checkpoints back,
 //!   replay, full scan (docs/RECOVERY.md).
-//! - `compactor`: moving live records out of mostly-dead blocks;
-//!   `background`: the maintenance and compactor threads.
+//! - `compaction` (public parts: [`compactor`]): moving live records out of
+//!   mostly-dead blocks, and its policy.
+//! - `engine`: the subsystems together, and the lock order; `background`:
+//!   the maintenance and compactor threads.
+//! - `store`: the public API ([`Store`]); start reading here. `update`: the
+//!   writes that read first (conditional put, integer increment).
 //! - [`fsck`]: the offline checker behind kv-fsck.
-//! - [`limits`]: every limit, named. `sleep_lock`: the log and table lock.
 #![deny(unsafe_code)]
-// The files already sit where the engine's restructuring puts them; the
-// module names are still the old ones until it lands.
 
-#[path = "space/table.rs"]
-mod alloc;
 mod background;
-#[path = "checkpoint/mod.rs"]
 mod checkpoint;
 pub mod clock;
-#[path = "writer/commit.rs"]
-mod commit;
-#[path = "compaction/mod.rs"]
-pub mod compactor;
+mod compaction;
+mod control;
+mod create;
+mod engine;
 mod error;
 pub mod format;
 pub mod fsck;
-#[path = "writer/group.rs"]
-mod group;
-#[path = "index/mod.rs"]
 mod index;
 pub mod limits;
-#[path = "writer/log.rs"]
-mod log;
-#[path = "index/lookup.rs"]
-mod lookup;
 mod options;
-#[path = "index/read.rs"]
-mod read;
 pub mod recovery;
 mod sleep_lock;
+mod space;
+mod stats;
 pub mod storage;
 mod store;
 mod update;
+mod writer;
+
+/// The compactor's public numbers: its tuning constants, its counters and
+/// what a pass did (`Store::compact`).
+pub mod compactor {
+    pub use crate::compaction::{
+        CompactionCounters, DEAD_FILE_FRACTION_MAX, FREE_FRACTION_MIN, FREE_FRACTION_TARGET, FREE_FRACTION_URGENT,
+        MOVE_BYTES_PER_SEC, OLDEST_VICTIMS_PER_PASS, PASS_VICTIMS_MAX, PassOutcome, RANK_CHUNK_BLOCKS,
+        VICTIM_QUEUE_BLOCKS, VICTIM_UTILIZATION_MAX,
+    };
+}
 
 pub use checkpoint::CheckpointInfo;
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -59,6 +63,7 @@ pub use options::{
     CHECKPOINT_INTERVAL_S_DEFAULT, CHECKPOINT_LOG_BYTES_DEFAULT, Options, SYNC_INTERVAL_MS_DEFAULT, SyncPolicy,
 };
 pub use recovery::{RecoveryMode, RecoveryReport};
+pub use stats::Stats;
 pub use storage::{Fault, FaultKind, FileStorage, SimDisk, Storage};
-pub use store::{BatchOp, KeyTtl, Stats, Store};
+pub use store::{BatchOp, KeyTtl, Store};
 pub use update::{PutCondition, parse_integer};

@@ -1,7 +1,7 @@
 //! Open options and their defaults.
 
 use crate::clock::{Clock, SystemClock};
-use crate::recovery::RecoveryMode;
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -72,5 +72,39 @@ impl Default for Options {
             background_compaction: true,
             clock: Arc::new(SystemClock),
         }
+    }
+}
+
+/// How much damage open accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RecoveryMode {
+    /// Refuse to open on any damage, a torn tail or torn checkpoint included.
+    Strict,
+    /// A torn tail is the normal end of the log: cut it, report it, open.
+    #[default]
+    TolerateTail,
+    /// Scan every block, skip what is damaged, keep every record that verifies.
+    Salvage,
+}
+
+impl std::str::FromStr for RecoveryMode {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "strict" => Ok(RecoveryMode::Strict),
+            "tolerate-tail" => Ok(RecoveryMode::TolerateTail),
+            "salvage" => Ok(RecoveryMode::Salvage),
+            other => Err(format!("unknown recovery mode {other:?}: use strict, tolerate-tail or salvage")),
+        }
+    }
+}
+
+impl fmt::Display for RecoveryMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RecoveryMode::Strict => "strict",
+            RecoveryMode::TolerateTail => "tolerate-tail",
+            RecoveryMode::Salvage => "salvage",
+        })
     }
 }

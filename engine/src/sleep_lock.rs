@@ -4,14 +4,10 @@
 //! Why not parking_lot here (it serves every other lock): a contended
 //! parking_lot lock spins, then calls `sched_yield` up to seven times
 //! before it parks, and on two busy cores a yield can give the CPU away
-//! for a whole time slice. `perf sched timehist` over one compacting round
-//! (8 KiB puts at 10,000/s): of the writer's 69 waits over 1 ms inside a
-//! put, 38 followed such a yield. std's futex mutex spins briefly and then
-//! sleeps until the holder's unlock wakes it; it never yields. With both
-//! locks on it, three alternating pairs of 5-round runs of the compaction
-//! benchmark: put p99 ratio 2.10×, 2.24×, 2.14× → 1.89×, 1.50×, 1.57×;
-//! compacting p999 3.36, 3.30, 3.34 ms → 2.46, 2.57, 2.59 ms. (The log
-//! lock alone moved neither.)
+//! for a whole time slice. std's futex mutex spins briefly and then
+//! sleeps until the holder's unlock wakes it; it never yields. Both locks
+//! are needed on it for the compaction benchmark's put p99 to improve
+//! (docs/BENCHMARKS.md). Their place in the lock order: engine.rs.
 //!
 //! A thread that panics holding the lock leaves the data as it was at the
 //! panic, as parking_lot would: poisoning is ignored.

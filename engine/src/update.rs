@@ -6,12 +6,11 @@
 //! waits for the sync the policy asks for, after the lock is released, so
 //! concurrent writers still share one sync.
 
-use crate::alloc::Purpose;
 use crate::error::{Error, Result};
-use crate::log::Op;
-use crate::read::read_value;
+use crate::index::read::read_value;
+use crate::space::Purpose;
 use crate::store::{Store, check_key, check_value};
-use std::sync::atomic::Ordering;
+use crate::writer::Op;
 use std::time::Duration;
 
 /// When a conditional put goes ahead.
@@ -31,18 +30,18 @@ impl Store {
     pub fn put_if(&self, key: &[u8], value: &[u8], ttl: Option<Duration>, condition: PutCondition) -> Result<bool> {
         check_key(key)?;
         check_value(value)?;
-        self.inner.writable()?;
+        self.engine.writable()?;
         let expires_ms = self.expiry(ttl)?;
-        let mut log = self.inner.log.lock();
+        let mut log = self.engine.writer.lock();
         let present = self.current_live(key)?.is_some();
         if present != (condition == PutCondition::IfPresent) {
             return Ok(false);
         }
-        self.inner.counters.puts.fetch_add(1, Ordering::Relaxed);
+        self.engine.counters.count_put();
         let op = Op { key, value, tombstone: false, expires_ms };
-        let lsn = self.inner.append_locked(&mut log, &[op], Purpose::User)?;
+        let lsn = self.engine.writer.append_locked(self.engine.append_parts(), &mut log, &[op], Purpose::User)?;
         drop(log);
-        self.inner.wait_durable(lsn)?;
+        self.engine.writer.wait_durable(&*self.engine.storage, lsn)?;
         Ok(true)
     }
 
@@ -53,8 +52,8 @@ impl Store {
     /// writes anything.
     pub fn incr_by(&self, key: &[u8], delta: i64) -> Result<i64> {
         check_key(key)?;
-        self.inner.writable()?;
-        let mut log = self.inner.log.lock();
+        self.engine.writable()?;
+        let mut log = self.engine.writer.lock();
         let (current, expires_ms) = match self.current_live(key)? {
             Some(current) => {
                 let expires_ms = current.first.header.expires_ms;
@@ -62,18 +61,18 @@ impl Store {
                 if current.first.header.value_len as usize > INTEGER_TEXT_BYTES_MAX {
                     return Err(Error::NotAnInteger);
                 }
-                let value = read_value(&*self.inner.storage, current.first)?;
+                let value = read_value(&*self.engine.storage, current.first)?;
                 (parse_integer(&value).ok_or(Error::NotAnInteger)?, expires_ms)
             }
             None => (0, 0),
         };
         let sum = current.checked_add(delta).ok_or(Error::Overflow)?;
         let text = sum.to_string();
-        self.inner.counters.puts.fetch_add(1, Ordering::Relaxed);
+        self.engine.counters.count_put();
         let op = Op { key, value: text.as_bytes(), tombstone: false, expires_ms };
-        let lsn = self.inner.append_locked(&mut log, &[op], Purpose::User)?;
+        let lsn = self.engine.writer.append_locked(self.engine.append_parts(), &mut log, &[op], Purpose::User)?;
         drop(log);
-        self.inner.wait_durable(lsn)?;
+        self.engine.writer.wait_durable(&*self.engine.storage, lsn)?;
         Ok(sum)
     }
 }

@@ -125,7 +125,7 @@ impl BlockHeader {
         if header.floor_gen > header.generation {
             return Err("block floor generation is newer than the block");
         }
-        if header.generation == 0 || header.generation > crate::limits::GENERATION_MAX {
+        if header.generation == 0 || header.generation > crate::format::GENERATION_MAX {
             return Err("block generation out of range");
         }
         if header.payload_bytes as usize > BLOCK_BYTES - BLOCK_HEADER_BYTES

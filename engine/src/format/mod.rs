@@ -37,6 +37,23 @@ pub const FIRST_DATA_BLOCK: u32 = 3;
 /// copies of the superblock / slot header. They sit in different sectors so
 /// that one damaged sector cannot take both.
 pub const COPY_OFFSETS: [usize; 2] = [0, 2048];
+// The limits the decoders enforce live here, beside the fields they bound;
+// `limits` names them with every other limit.
+/// Largest key. A key must fit whole in the first fragment of a record.
+pub const KEY_BYTES_MAX: usize = 1024;
+/// Largest value. Larger values are split across blocks (FIRST/MIDDLE/LAST).
+pub const VALUE_BYTES_MAX: usize = 16 * 1024 * 1024;
+/// Largest LSN: the index packs it with a 12-bit in-block offset into a u64.
+pub const LSN_MAX: u64 = (1 << 52) - 1;
+/// Largest block generation (and checkpoint id). At a million blocks
+/// opened per second it lasts 142 years; decoders refuse anything larger, so
+/// a crafted header cannot wrap `generation + 1` to zero.
+pub const GENERATION_MAX: u64 = (1 << 52) - 1;
+/// Payload bytes a block offers to records.
+pub const BLOCK_PAYLOAD_BYTES: usize = BLOCK_BYTES - BLOCK_HEADER_BYTES;
+/// Largest fragment payload (key + value bytes) in one block.
+pub const FRAGMENT_PAYLOAD_BYTES_MAX: usize = BLOCK_PAYLOAD_BYTES - RECORD_HEADER_BYTES;
+
 /// On-disk format version, checked at open.
 pub const FORMAT_VERSION: u32 = 1;
 

@@ -30,7 +30,7 @@
 //! ```
 
 use super::{get_u16, get_u32, get_u64, masked_crc, put_u16, put_u32, put_u64};
-use crate::limits::{FRAGMENT_PAYLOAD_BYTES_MAX, KEY_BYTES_MAX, LSN_MAX, VALUE_BYTES_MAX};
+use crate::format::{FRAGMENT_PAYLOAD_BYTES_MAX, KEY_BYTES_MAX, LSN_MAX, VALUE_BYTES_MAX};
 
 pub const RECORD_HEADER_BYTES: usize = 40;
 const _: () = assert!(RECORD_HEADER_BYTES == 40);

@@ -78,11 +78,11 @@ impl SlotHeader {
             replay_offset: get_u32(bytes, 60),
         };
         if header.checkpoint_id == 0
-            || header.checkpoint_id > crate::limits::GENERATION_MAX
+            || header.checkpoint_id > crate::format::GENERATION_MAX
             || header.replay_gen == 0
-            || header.replay_gen > crate::limits::GENERATION_MAX
+            || header.replay_gen > crate::format::GENERATION_MAX
             || header.snapshot_block_count == 0
-            || header.covered_lsn > crate::limits::LSN_MAX
+            || header.covered_lsn > crate::format::LSN_MAX
             || (header.replay_offset as usize) < crate::format::BLOCK_HEADER_BYTES
             || header.replay_offset as usize > crate::format::BLOCK_BYTES
         {

@@ -24,7 +24,7 @@
 //! ```
 
 use super::{BLOCK_BYTES, get_u32, get_u64, put_u32, put_u64};
-use crate::limits::LSN_MAX;
+use crate::format::LSN_MAX;
 
 pub const SNAPSHOT_MAGIC: u32 = u32::from_le_bytes(*b"BKSN");
 pub const SNAPSHOT_HEADER_BYTES: usize = 24;
@@ -61,6 +61,15 @@ impl IndexEntry {
 /// and `entry_count` index entries.
 pub fn snapshot_bytes(block_count: u64, used_count: u64, entry_count: u64) -> u64 {
     checked_snapshot_bytes(block_count, used_count, entry_count).unwrap_or(u64::MAX)
+}
+
+/// Snapshot payload bytes one block carries.
+pub const SNAPSHOT_PAYLOAD_PER_BLOCK: usize = BLOCK_BYTES - super::BLOCK_HEADER_BYTES;
+
+/// Snapshot blocks needed for `entries` keys in a file of `block_count`
+/// blocks of which `used` are in use.
+pub fn snapshot_blocks(block_count: u64, used: u64, entries: u64) -> u64 {
+    snapshot_bytes(block_count, used, entries).div_ceil(SNAPSHOT_PAYLOAD_PER_BLOCK as u64)
 }
 
 /// As [`snapshot_bytes`], None when the counts (read from disk) overflow.

@@ -7,7 +7,7 @@
 use crate::error::{Error, Result};
 use crate::format::snapshot::IndexEntry;
 use crate::index::Index;
-use crate::read::{Fragment, read_fragment};
+use crate::index::read::{Fragment, read_fragment};
 use crate::storage::Storage;
 
 /// A key's current entry with its verified first fragment.

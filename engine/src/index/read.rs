@@ -1,6 +1,6 @@
 //! Reading records back: one verified fragment, a whole value across its
 //! fragments, and the blocks a record occupies. Every byte returned has passed
-//! its CRC (DESIGN invariant 1).
+//! its CRC (invariant 1, docs/DESIGN.md).
 
 use crate::error::{Error, Result};
 use crate::format::record::{FragmentKind, RECORD_HEADER_BYTES, RecordHeader, decode_fragment};

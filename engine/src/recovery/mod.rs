@@ -9,8 +9,7 @@ pub(crate) mod scan;
 
 pub use report::{Damage, RecoveryMode, RecoveryReport, SlotStatus, TailCut};
 
-use crate::alloc::{BlockTable, BlockUse};
-use crate::checkpoint::CheckpointState;
+use crate::checkpoint::Current;
 use crate::error::{Error, Result};
 use crate::format::block::{BlockHeader, BlockKind};
 use crate::format::record::{RECORD_HEADER_BYTES, RecordHeader, decode_fragment, is_clean_end};
@@ -21,8 +20,9 @@ use crate::format::{
     BLOCK_BYTES, BLOCK_HEADER_BYTES, COPY_OFFSETS, FIRST_DATA_BLOCK, SLOT_BLOCKS, block_offset, masked_crc,
 };
 use crate::index::Index;
-use crate::log::LogWriter;
+use crate::space::{BlockTable, BlockUse};
 use crate::storage::Storage;
+use crate::writer::LogWriter;
 use rayon::prelude::*;
 use std::path::Path;
 use std::time::Instant;
@@ -34,7 +34,8 @@ pub(crate) struct Recovered {
     pub table: BlockTable,
     pub index: Index,
     pub log: LogWriter,
-    pub ckpt: CheckpointState,
+    /// The current checkpoint (what the next one follows).
+    pub checkpoint: Current,
     pub report: RecoveryReport,
     /// A checkpoint should be written before the store is used hard.
     pub wants_checkpoint: bool,
@@ -373,7 +374,7 @@ fn from_checkpoint(
         table,
         index,
         log: LogWriter::new(outcome.next_gen, outcome.last_lsn + 1, active),
-        ckpt: CheckpointState { id: newest_id, slot, chain, log_bytes_at: 0, at: Instant::now() },
+        checkpoint: Current { id: newest_id, slot, chain },
         report,
         wants_checkpoint,
     })
@@ -427,13 +428,7 @@ fn from_full_scan(
         table: scanned.table,
         index: scanned.index,
         log: LogWriter::new(scanned.max_gen + 1, scanned.max_lsn + 1, None),
-        ckpt: CheckpointState {
-            id: newest_id,
-            slot: current_slot,
-            chain: Vec::new(),
-            log_bytes_at: 0,
-            at: Instant::now(),
-        },
+        checkpoint: Current { id: newest_id, slot: current_slot, chain: Vec::new() },
         report,
         wants_checkpoint: true,
     }

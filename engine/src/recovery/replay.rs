@@ -5,14 +5,12 @@
 //! Everything from that point on is the cut tail.
 
 use super::report::TailCut;
-use crate::alloc::{BlockTable, BlockUse};
 use crate::format::block::{BlockHeader, BlockKind};
 use crate::format::record::{FragmentKind, RECORD_HEADER_BYTES, RecordHeader, decode_fragment, is_clean_end};
-use crate::format::snapshot::IndexEntry;
 use crate::format::{BLOCK_BYTES, BLOCK_HEADER_BYTES, block_offset};
+use crate::index::apply::{self, Order, Put, Update};
 use crate::index::{Index, key_hash};
-use crate::lookup;
-use crate::read::record_extents;
+use crate::space::{BlockTable, BlockUse};
 use crate::storage::Storage;
 
 /// A record read back from the log, all fragments verified.
@@ -375,32 +373,15 @@ impl Replay<'_> {
     }
 
     /// Applies a record to the index and the live-byte accounting, unless the
-    /// index already holds a newer version of its key.
+    /// index already holds a newer version of its key (`apply::Order`).
     fn apply(&mut self, record: Replayed) {
         self.records_replayed += 1;
-        let hash = key_hash(&record.key);
-        let current = lookup::find(self.storage, self.index, &record.key, hash).current;
-        if current.as_ref().is_some_and(|c| c.entry.lsn() >= record.header.lsn) {
-            return;
-        }
-        if let Some(current) = &current
-            && let Ok(extents) = record_extents(self.storage, current.entry.block, &current.first)
-        {
-            for (block, bytes) in extents {
-                self.table.sub_live(block, bytes);
-            }
-        }
-        let old = current.map(|c| c.entry);
-        if record.header.is_tombstone() {
-            if let Some(old) = old {
-                self.index.remove(old);
-            }
-            return;
-        }
-        for &(block, bytes) in &record.extents {
-            self.table.add_live(block, bytes);
-        }
-        let entry = IndexEntry::new(hash, record.block, record.offset, record.header.lsn);
-        self.index.replace(old, entry);
+        let put = (!record.header.is_tombstone()).then_some(Put {
+            block: record.block,
+            offset: record.offset,
+            extents: &record.extents,
+        });
+        let update = Update { key: &record.key, hash: key_hash(&record.key), lsn: record.header.lsn, put };
+        apply::apply(self.storage, self.index, self.table, update, Order::IfNewer);
     }
 }

@@ -1,41 +1,9 @@
 //! The recovery report: what open found and did, for logs, STATS and kv-fsck.
 
+pub use crate::index::scan::Damage;
+pub use crate::options::RecoveryMode;
 use std::fmt;
 use std::time::Duration;
-
-/// How much damage open accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum RecoveryMode {
-    /// Refuse to open on any damage, a torn tail or torn checkpoint included.
-    Strict,
-    /// A torn tail is the normal end of the log: cut it, report it, open.
-    #[default]
-    TolerateTail,
-    /// Scan every block, skip what is damaged, keep every record that verifies.
-    Salvage,
-}
-
-impl std::str::FromStr for RecoveryMode {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        match text {
-            "strict" => Ok(RecoveryMode::Strict),
-            "tolerate-tail" => Ok(RecoveryMode::TolerateTail),
-            "salvage" => Ok(RecoveryMode::Salvage),
-            other => Err(format!("unknown recovery mode {other:?}: use strict, tolerate-tail or salvage")),
-        }
-    }
-}
-
-impl fmt::Display for RecoveryMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            RecoveryMode::Strict => "strict",
-            RecoveryMode::TolerateTail => "tolerate-tail",
-            RecoveryMode::Salvage => "salvage",
-        })
-    }
-}
 
 /// What recovery made of one checkpoint slot.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -61,16 +29,6 @@ pub struct TailCut {
     pub records_discarded: u64,
     /// Blocks after the cut block that were discarded.
     pub blocks_discarded: u64,
-}
-
-/// A record or block that failed verification.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Damage {
-    pub block: u32,
-    pub offset: u32,
-    pub reason: String,
-    /// The key the damaged header names, when it parses (unverified).
-    pub key_hint: Option<Vec<u8>>,
 }
 
 /// Everything recovery found and did.

@@ -11,24 +11,18 @@
 //!   later the compactor) keeps the members present.
 //! - Every block with a valid LOG header stays in use: a block holding only
 //!   dead records may still hold the tombstone that keeps an older version
-//!   down (DESIGN invariant 6). Reclaiming it is the compactor's job.
+//!   down (invariant 6, docs/DESIGN.md). Reclaiming it is the compactor's job.
 
-use super::report::Damage;
-use crate::alloc::{BlockTable, BlockUse};
 use crate::format::block::{BlockHeader, BlockKind};
-use crate::format::record::{FragmentKind, RECORD_HEADER_BYTES, RecordHeader, decode_fragment, is_clean_end};
+use crate::format::record::{FragmentKind, RecordHeader};
 use crate::format::snapshot::IndexEntry;
-use crate::format::{BLOCK_BYTES, BLOCK_HEADER_BYTES, FIRST_DATA_BLOCK, block_offset};
+use crate::format::{BLOCK_HEADER_BYTES, FIRST_DATA_BLOCK};
+use crate::index::scan::{BlockScan, Damage, Fragment, scan_block};
 use crate::index::{Index, key_hash};
+use crate::space::{BlockTable, BlockUse};
 use crate::storage::Storage;
 use rayon::prelude::*;
 use std::collections::HashMap;
-
-/// Room for this many fragments is reserved before a block is parsed: a
-/// block of 100-byte values holds 27. Growing the list one push at a time
-/// was a fifth of the compactor thread's time (perf), which parses every
-/// victim this way.
-const SCAN_FRAGMENTS_RESERVED: usize = 32;
 
 /// The result of a full scan.
 #[derive(Debug)]
@@ -40,20 +34,6 @@ pub struct Scanned {
     pub records: u64,
     pub damaged: Vec<Damage>,
     pub keys_lost: Vec<Vec<u8>>,
-}
-
-#[derive(Debug)]
-pub(crate) struct Fragment {
-    pub offset: u32,
-    pub header: RecordHeader,
-    pub key: Vec<u8>,
-}
-
-#[derive(Debug)]
-pub(crate) struct BlockScan {
-    pub block: u32,
-    pub fragments: Vec<Fragment>,
-    pub damaged: Vec<Damage>,
 }
 
 /// A whole record found by a scan, every fragment verified.
@@ -124,7 +104,7 @@ pub(crate) fn find_records(
 /// LOG blocks older than it were free when that header was written, and
 /// hold nothing a recovery may use: records superseded by newer ones, or
 /// versions of keys whose tombstones the compactor dropped because every
-/// older version lay below this floor (RECOVERY.md, "Compaction").
+/// older version lay below this floor (docs/RECOVERY.md, "Compaction").
 pub(crate) fn floor_gen(headers: &[Option<BlockHeader>]) -> u64 {
     headers.iter().flatten().filter(|h| h.kind == BlockKind::Log).map(|h| h.floor_gen).max().unwrap_or(0)
 }
@@ -182,52 +162,6 @@ pub fn full_scan(storage: &dyn Storage, headers: &[Option<BlockHeader>], resync:
         damaged,
         keys_lost,
     }
-}
-
-pub(crate) fn scan_block(storage: &dyn Storage, block: u32, resync: bool) -> BlockScan {
-    let fragments = Vec::with_capacity(SCAN_FRAGMENTS_RESERVED);
-    let mut scan = BlockScan { block, fragments, damaged: Vec::new() };
-    let mut buf = vec![0u8; BLOCK_BYTES];
-    if let Err(err) = storage.read_at(block_offset(block), &mut buf) {
-        scan.damaged.push(Damage { block, offset: 0, reason: format!("read failed: {err}"), key_hint: None });
-        return scan;
-    }
-    let mut offset = BLOCK_HEADER_BYTES;
-    while offset + RECORD_HEADER_BYTES <= BLOCK_BYTES && !is_clean_end(&buf[offset..]) {
-        match decode_fragment(&buf[offset..]) {
-            Ok(header) => {
-                let key_end = offset + RECORD_HEADER_BYTES + usize::from(header.key_len);
-                let key = buf[offset + RECORD_HEADER_BYTES..key_end].to_vec();
-                scan.fragments.push(Fragment { offset: offset as u32, header, key });
-                offset += header.fragment_bytes();
-            }
-            Err(reason) => {
-                scan.damaged.push(Damage {
-                    block,
-                    offset: offset as u32,
-                    reason: reason.into(),
-                    key_hint: key_hint(&buf[offset..]),
-                });
-                if !resync {
-                    break;
-                }
-                offset = next_valid(&buf, offset + 1).unwrap_or(BLOCK_BYTES);
-            }
-        }
-    }
-    scan
-}
-
-/// The first offset at or after `from` where a fragment verifies.
-fn next_valid(buf: &[u8], from: usize) -> Option<usize> {
-    (from..=BLOCK_BYTES - RECORD_HEADER_BYTES).find(|&at| decode_fragment(&buf[at..]).is_ok())
-}
-
-/// The key a damaged record's header names, if its header still parses.
-fn key_hint(bytes: &[u8]) -> Option<Vec<u8>> {
-    let header = RecordHeader::decode_unverified(bytes).ok()?;
-    let end = RECORD_HEADER_BYTES + usize::from(header.key_len);
-    (header.key_len > 0 && end <= bytes.len()).then(|| bytes[RECORD_HEADER_BYTES..end].to_vec())
 }
 
 /// Joins FIRST/MIDDLE/LAST fragments into records. An incomplete one is
@@ -326,7 +260,7 @@ fn follow(first_fragment: &HashMap<u32, &Fragment>, first: &RecordHeader) -> Opt
         let fragment = first_fragment.get(&next)?;
         let ok = fragment.header.lsn == first.lsn
             && matches!(fragment.header.kind, FragmentKind::Middle | FragmentKind::Last);
-        if !ok || extents.len() > crate::read::fragments_max(first.value_len) {
+        if !ok || extents.len() > crate::index::read::fragments_max(first.value_len) {
             return None;
         }
         extents.push((next, fragment.header.fragment_bytes() as u32));

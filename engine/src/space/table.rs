@@ -1,11 +1,6 @@
 //! The block table: which blocks are in use (the free bitmap), what each
-//! holds, how many of its bytes are live, and the pending-free list.
-//!
-//! Pending-free rule (DESIGN invariant 5): a block freed while checkpoint N is
-//! current may still be named by checkpoint N or by the replayable tail after
-//! it, so it becomes allocatable only once checkpoint N+1 — captured after
-//! the free — is durable. `on_capture` and `on_checkpoint_durable` move it
-//! along that path.
+//! holds, how many of its bytes are live; the pending-free list is kept here
+//! and moved along by pending.rs.
 
 use crate::format::FIRST_DATA_BLOCK;
 use crate::format::snapshot::bit;
@@ -49,31 +44,30 @@ pub enum Purpose {
 /// The block table.
 #[derive(Debug)]
 pub struct BlockTable {
-    uses: Vec<BlockUse>,
-    live_bytes: Vec<u32>,
+    pub(super) uses: Vec<BlockUse>,
+    pub(super) live_bytes: Vec<u32>,
     /// The sum of `live_bytes`, kept as they change (the compactor's
     /// trigger reads it on every check: no walk over the whole file).
-    live_sum: u64,
+    pub(super) live_sum: u64,
     /// Blocks whose use is LOG, kept as uses change.
-    log_count: u64,
-    free_count: u64,
-    cursor: u32,
+    pub(super) log_count: u64,
+    pub(super) free_count: u64,
+    pub(super) cursor: u32,
     /// Blocks kept back for the next checkpoint's snapshot.
-    snapshot_reserve_blocks: u64,
+    pub(super) snapshot_reserve_blocks: u64,
     /// Blocks kept back from puts, on top of the snapshot reserve.
-    margin_blocks: u64,
-    pending: Vec<u32>,
-    releasing: Vec<u32>,
+    pub(super) margin_blocks: u64,
+    pub(super) pending: Vec<u32>,
+    pub(super) releasing: Vec<u32>,
     /// LOG blocks by (generation, block): the compactor's oldest blocks,
     /// and how it finds a fragment's predecessors. A set of pairs, since a
     /// damaged file may repeat a generation.
-    log_by_generation: BTreeSet<(u64, u32)>,
+    pub(super) log_by_generation: BTreeSet<(u64, u32)>,
     /// Pending-free blocks the same way. Apart from the LOG blocks, since
     /// a run may leave thousands pending at the old end, and every pass
-    /// walked past them (a sixth of the compactor thread's time, perf);
-    /// the oldest of both sets is the full-scan floor (FORMAT.md, block
-    /// header `floor_gen`).
-    pending_by_generation: BTreeSet<(u64, u32)>,
+    /// would walk past them; the oldest of both sets is the full-scan floor
+    /// (docs/FORMAT.md, block header `floor_gen`).
+    pub(super) pending_by_generation: BTreeSet<(u64, u32)>,
 }
 
 impl BlockTable {
@@ -241,38 +235,6 @@ impl BlockTable {
     pub fn free_now(&mut self, block: u32) {
         self.set_use(block, BlockUse::Free);
     }
-
-    /// Frees a block that the current checkpoint or the tail may still name
-    /// (the compactor's emptied victims); the rule is tested below.
-    pub fn free_after_checkpoint(&mut self, block: u32) {
-        let BlockUse::Log { generation } = self.uses[block as usize] else {
-            debug_assert!(false, "only LOG blocks go pending-free");
-            return;
-        };
-        self.set_use(block, BlockUse::Pending { generation });
-        self.pending.push(block);
-    }
-
-    /// A checkpoint is being captured: blocks freed before this moment are
-    /// not named by it, so they can go once it is durable.
-    pub fn on_capture(&mut self) {
-        let pending = std::mem::take(&mut self.pending);
-        self.releasing.extend(pending);
-    }
-
-    /// The checkpoint captured by the last `on_capture` is durable.
-    pub fn on_checkpoint_durable(&mut self) {
-        for block in std::mem::take(&mut self.releasing) {
-            self.set_use(block, BlockUse::Free);
-        }
-    }
-
-    /// A failed checkpoint: its releasable blocks wait for the next one.
-    pub fn on_checkpoint_failed(&mut self) {
-        let releasing = std::mem::take(&mut self.releasing);
-        self.pending.extend(releasing);
-    }
-
     pub fn add_live(&mut self, block: u32, bytes: u32) {
         let live = &mut self.live_bytes[block as usize];
         let before = *live;
@@ -285,23 +247,6 @@ impl BlockTable {
         let before = *live;
         *live = live.saturating_sub(bytes);
         self.live_sum -= u64::from(before - *live);
-    }
-
-    /// In-use bitmap as stored in a snapshot. Blocks freed after the last
-    /// capture count as in use (the current checkpoint may name them);
-    /// blocks this capture releases are free in it: it names none of them,
-    /// and they become free in memory the moment it is durable.
-    pub fn bitmap(&self) -> Vec<u8> {
-        let mut bitmap = vec![0u8; self.uses.len().div_ceil(8)];
-        for (block, use_) in self.uses.iter().enumerate() {
-            if *use_ != BlockUse::Free {
-                bitmap[block / 8] |= 1 << (block % 8);
-            }
-        }
-        for &block in &self.releasing {
-            bitmap[block as usize / 8] &= !(1 << (block % 8));
-        }
-        bitmap
     }
 
     /// Rebuilds the table from a snapshot's bitmap and live bytes. Blocks the
@@ -332,7 +277,7 @@ impl BlockTable {
 /// `visit` runs under the lock: it must be cheap and must not take it.
 /// What it sees is not one consistent picture (blocks change between
 /// chunks); callers check what they pick again under the lock.
-pub(crate) fn for_each_log_block(
+pub(super) fn for_each_log_block(
     table: &SleepLock<BlockTable>,
     chunk_blocks: u32,
     mut visit: impl FnMut(u32, u64, u32),
@@ -434,27 +379,6 @@ mod tests {
         table.free_after_checkpoint(c);
         assert_eq!(table.oldest_generation(), Some(7), "only pending blocks left");
         assert_eq!(table.log_blocks_by_age().count(), 0);
-    }
-
-    #[test]
-    fn freed_block_is_not_reused_before_the_next_durable_checkpoint() {
-        let mut table = BlockTable::new(8);
-        let mut got = Vec::new();
-        while let Some(b) = table.allocate(Purpose::User, BlockUse::Log { generation: 1 }) {
-            got.push(b);
-        }
-        assert_eq!(got, vec![3, 4, 5, 6, 7]);
-        table.free_after_checkpoint(4);
-        assert_eq!(table.allocate(Purpose::User, BlockUse::Log { generation: 2 }), None, "pending, not free");
-        table.on_capture();
-        table.free_after_checkpoint(5); // freed after the capture: waits one more checkpoint
-        assert_eq!(table.allocate(Purpose::User, BlockUse::Log { generation: 2 }), None);
-        table.on_checkpoint_durable();
-        assert_eq!(table.allocate(Purpose::User, BlockUse::Log { generation: 2 }), Some(4));
-        assert_eq!(table.allocate(Purpose::User, BlockUse::Log { generation: 2 }), None);
-        table.on_capture();
-        table.on_checkpoint_durable();
-        assert_eq!(table.allocate(Purpose::User, BlockUse::Log { generation: 2 }), Some(5));
     }
 
     #[test]

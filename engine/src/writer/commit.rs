@@ -4,7 +4,8 @@
 //! that started after their write has returned. Whoever finds no sync
 //! running becomes the leader and issues one sync for every write done so
 //! far; the others wait for it. A failed sync poisons the store: no waiter
-//! is acknowledged, and no write is accepted after (DESIGN invariant 7).
+//! is acknowledged, and no write is accepted after (invariant 7,
+//! docs/DESIGN.md).
 
 use crate::error::{Error, Result};
 use crate::storage::Storage;
@@ -53,9 +54,9 @@ pub struct GroupCommit {
     state: Mutex<CommitState>,
     done: Condvar,
     /// Highest LSN whose bytes have been handed to storage (set under the log lock).
-    pub written_lsn: AtomicU64,
+    written_lsn: AtomicU64,
     /// Number of syncs issued.
-    pub sync_count: AtomicU64,
+    sync_count: AtomicU64,
 }
 
 impl GroupCommit {
@@ -68,6 +69,21 @@ impl GroupCommit {
 
     pub fn synced_lsn(&self) -> u64 {
         self.state.lock().synced_lsn
+    }
+
+    /// Records that every LSN up to `lsn` was handed to storage; the caller
+    /// holds the log lock.
+    #[inline]
+    pub fn note_written(&self, lsn: u64) {
+        self.written_lsn.store(lsn, Ordering::Release);
+    }
+
+    pub fn written_lsn(&self) -> u64 {
+        self.written_lsn.load(Ordering::Acquire)
+    }
+
+    pub fn sync_count(&self) -> u64 {
+        self.sync_count.load(Ordering::Relaxed)
     }
 
     /// Returns once `lsn` is durable, joining or leading a group sync.

@@ -6,14 +6,11 @@
 //! queued request, places all of them in the log under one hold of the log
 //! lock, writes them with one flush, publishes them to the index in LSN
 //! order, syncs once (sync=always), and hands each writer its outcome. No
-//! thread leads for ever.
-//!
-//! Measured before groups (each writer its own pwrite under the log lock,
-//! then a shared sync): 15.9 puts per fdatasync with 64 writers.
+//! thread leads for ever. (The figures: docs/BENCHMARKS.md.)
 
-use crate::alloc::Purpose;
+use super::log::Op;
 use crate::error::Result;
-use crate::log::Op;
+use crate::space::Purpose;
 use parking_lot::{Condvar, Mutex};
 use std::sync::Arc;
 

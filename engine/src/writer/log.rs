@@ -5,18 +5,18 @@
 //! block unused into FIRST/LAST: `SPLIT_ROOM_MIN_BYTES`). Callers hold the
 //! log lock; LSNs and generations are assigned here in log order.
 
-use crate::alloc::{BlockTable, BlockUse, Purpose};
 use crate::format::block::BlockHeader;
 use crate::format::record::{FLAG_TOMBSTONE, FragmentKind, RECORD_HEADER_BYTES, RecordHeader, SEAL_BYTES};
 use crate::format::{BLOCK_BYTES, BLOCK_HEADER_BYTES, block_offset};
+use crate::space::{BlockTable, BlockUse, Purpose};
 use crate::storage::Storage;
 use std::io;
 
 /// Room for value bytes left in the block being filled at or above which a
 /// record that does not fit there is split (FIRST here, LAST in the next
-/// block) rather than moved whole to a new block. Never splitting left a
-/// block of 2,000-byte values one record and half empty: a store 50% full
-/// of them by bytes was full (NoSpace), and compaction could not help.
+/// block) rather than moved whole to a new block. Without splitting, a
+/// block of 2,000-byte values holds one record and is half empty: a store
+/// half full of them by bytes is full, and compaction cannot help.
 /// So a block's slack stays under 40 + key + 512 bytes (about an eighth
 /// of a block with short keys), and a record that fits in the room left,
 /// or is written where less is left, stays one FULL fragment (one read).
@@ -268,7 +268,7 @@ impl LogWriter {
         // can tell its zero tail from appends that were lost.
         let prev_used = self.active.as_ref().map_or(0, |a| a.used as u16);
         // The full-scan floor: every LOG block older than the oldest one in
-        // use holds nothing a recovery needs (compactor.rs, RECOVERY.md).
+        // use holds nothing a recovery needs (compaction/, docs/RECOVERY.md).
         let floor_gen = table.oldest_generation().unwrap_or(generation).min(generation);
         BlockHeader::log(generation, prev_used, floor_gen).encode_into(&mut buf);
         self.floor_gen = self.floor_gen.max(floor_gen);
@@ -372,7 +372,7 @@ mod tests {
     use crate::format::record::{FragmentKind, RECORD_HEADER_BYTES, SEAL_BYTES};
     use crate::format::{BLOCK_BYTES, BLOCK_HEADER_BYTES};
     use crate::index::key_hash;
-    use crate::lookup;
+    use crate::index::lookup;
     use crate::options::{Options, SyncPolicy};
     use crate::storage::SimDisk;
     use crate::store::Store;
@@ -389,10 +389,10 @@ mod tests {
         let value: Vec<u8> = (0..value_bytes).map(|i| (i % 251) as u8).collect();
         store.put(key, &value).expect("put");
         assert_eq!(store.get(key).expect("get"), Some(value), "room {room}");
-        let inner = &store.inner;
-        let filler = lookup::find(&*inner.storage, &inner.index, b"f", key_hash(b"f")).current.expect("filler");
+        let engine = &store.engine;
+        let filler = lookup::find(&*engine.storage, &engine.index, b"f", key_hash(b"f")).current.expect("filler");
         assert_eq!(filler.entry.offset() as usize, BLOCK_HEADER_BYTES, "the filler opens its block");
-        let found = lookup::find(&*inner.storage, &inner.index, key, key_hash(key)).current.expect("indexed");
+        let found = lookup::find(&*engine.storage, &engine.index, key, key_hash(key)).current.expect("indexed");
         found.first.header.kind
     }
 
