@@ -28,7 +28,7 @@ enum Shortcut {
 }
 
 /// One RESP command.
-pub struct Spec {
+struct Spec {
     /// Lower case, as errors and logs name it.
     name: &'static str,
     /// Arguments it takes, the name included; negative: at least that many.
@@ -59,6 +59,7 @@ impl Spec {
         Spec { closes: true, ..self }
     }
 
+    /// Whether `argc` arguments (the name included) match the arity.
     fn fits(&self, argc: usize) -> bool {
         let argc = argc as i64;
         let arity = i64::from(self.arity);
@@ -106,17 +107,17 @@ fn lookup(name: &[u8]) -> &'static Spec {
     SPECS.iter().find(|spec| name.eq_ignore_ascii_case(spec.name.as_bytes())).unwrap_or(&UNKNOWN)
 }
 
+impl std::fmt::Debug for Spec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
 /// A decoded command and its spec.
 #[derive(Debug)]
 pub struct Call {
     spec: &'static Spec,
     command: Command,
-}
-
-impl std::fmt::Debug for Spec {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name)
-    }
 }
 
 impl Call {
