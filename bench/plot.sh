@@ -4,10 +4,10 @@
 #
 #   bench/plot.sh [--run] [--compare PATH] [--compaction PATH] [--out DIR]
 #
-# --run          first run the benchmarks that write the JSON (about 20 minutes
-#                on 2 cores):
+# --run          first run the benchmarks (about 20 minutes on 2 cores):
 #                  bench/compare.sh --json TARGET/bench/compare.json   (make bench)
 #                  compaction_bench 0.5 --rate 10000 --rounds 15 --json TARGET/bench/compaction.json
+#                  engine_bench (make bench-engine), its table kept as TARGET/bench/engine.md
 #                where TARGET is $CARGO_TARGET_DIR, else target/. BENCH_ARGS
 #                is passed on to compare.sh, COMPACTION_ARGS replaces the
 #                compaction bench's arguments before --json.
@@ -15,7 +15,8 @@
 #                the copies kept in --out).
 # --out DIR      where the PNGs and a copy of each JSON go (default docs/plots).
 #
-# Also writes figures.md there: every figure as markdown tables.
+# Also writes figures.md there: every figure as markdown tables, and keeps the
+# engine bench's table as engine.md.
 # Plots: throughput.png (requests/s per cell, kvd against redis-server),
 # cpu.png (each server's CPU time per request), latency.png (p50/p99 per
 # cell from redis-benchmark, p50/p99/p999 from kv-bench), compaction.png (put
@@ -45,6 +46,9 @@ if ((run)); then
     # shellcheck disable=SC2086
     (cd "$repo" && cargo run --release --quiet -p blockkv-engine --example compaction_bench -- \
         ${COMPACTION_ARGS:-0.5 --rate 10000 --rounds 15} --json "$target/bench/compaction.json")
+    (cd "$repo" && cargo bench --quiet -p blockkv-engine --bench engine_bench) | tee "$target/bench/engine.txt"
+    { echo "<!-- make bench-engine, $(date -u +%Y-%m-%dT%H:%M:%SZ), load $(cut -d' ' -f1-3 /proc/loadavg) after -->"
+      grep -E '^(#|\|)' "$target/bench/engine.txt"; } >"$target/bench/engine.md"
 fi
 
 pick() { # EXPLICIT NAME: the JSON to read
@@ -54,6 +58,8 @@ pick() { # EXPLICIT NAME: the JSON to read
 }
 compare="$(pick "$compare" compare.json)"
 compaction="$(pick "$compaction" compaction.json)"
+engine="$(pick "" engine.md)"
+[[ -f "$engine" && ! "$engine" -ef "$out/engine.md" ]] && cp "$engine" "$out/engine.md"
 data="$(mktemp -d "${TMPDIR:-/tmp}/blockkv-plot.XXXXXX")"
 trap 'rm -rf "$data"' EXIT
 
