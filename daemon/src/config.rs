@@ -70,7 +70,7 @@ pub struct Args {
     #[arg(long)]
     pub log_level: Option<String>,
     /// Worker threads for engine calls. Default: 32 with --sync always,
-    /// else one per core beside the event loop (see config.rs for the measurements).
+    /// else one per core beside the event loop (docs/BENCHMARKS.md has the measurements).
     #[arg(long)]
     pub workers: Option<usize>,
     /// Most connections at once; more are refused with a Busy handshake.
