@@ -3,10 +3,13 @@
 //! a full parallel scan of every block instead. docs/RECOVERY.md walks through
 //! the steps and argues each invariant.
 
+mod from_checkpoint;
+mod records;
 mod replay;
 mod report;
 pub(crate) mod scan;
 
+use from_checkpoint::from_checkpoint;
 pub use report::{Damage, RecoveryMode, RecoveryReport, SlotStatus, TailCut};
 
 use crate::checkpoint::Current;
@@ -20,7 +23,7 @@ use crate::format::{
     BLOCK_BYTES, BLOCK_HEADER_BYTES, COPY_OFFSETS, FIRST_DATA_BLOCK, SLOT_BLOCKS, block_offset, masked_crc,
 };
 use crate::index::Index;
-use crate::space::{BlockTable, BlockUse};
+use crate::space::BlockTable;
 use crate::storage::Storage;
 use crate::writer::LogWriter;
 use rayon::prelude::*;
@@ -75,7 +78,7 @@ pub(crate) fn recover(
         for (slot, header) in candidates {
             match load_snapshot(storage, &headers, &header, block_count) {
                 Ok(snapshot) => {
-                    loaded = Some((slot, header, snapshot));
+                    loaded = Some(Loaded { slot, header, snapshot });
                     break;
                 }
                 Err(reason) => {
@@ -97,10 +100,10 @@ pub(crate) fn recover(
         });
     }
     let mut recovered = match loaded {
-        Some((slot, header, snapshot)) => {
-            report.slots[slot] = SlotStatus::Valid { id: header.checkpoint_id, used: true };
+        Some(loaded) => {
+            report.slots[loaded.slot] = SlotStatus::Valid { id: loaded.header.checkpoint_id, used: true };
             let blocks = Blocks { headers: &headers, orphans: &orphans };
-            from_checkpoint(storage, blocks, superblock, slot, &header, newest_id, snapshot, report, writable)?
+            from_checkpoint(storage, blocks, superblock, loaded, newest_id, report, writable)?
         }
         None if mode == RecoveryMode::Strict => {
             return Err(Error::RecoveryRefused { reason: "strict mode: no usable checkpoint".into() });
@@ -175,6 +178,14 @@ fn read_superblock(
         )));
     }
     Ok(superblock)
+}
+
+/// A checkpoint whose snapshot verified: where recovery starts.
+#[derive(Debug)]
+struct Loaded {
+    slot: usize,
+    header: SlotHeader,
+    snapshot: Snapshot,
 }
 
 /// What the header scan found.
@@ -285,128 +296,6 @@ fn load_snapshot(
         return Err("snapshot checksum mismatch");
     }
     snapshot::decode(&payload, u64::from(block_count))
-}
-
-#[allow(clippy::too_many_arguments)]
-fn from_checkpoint(
-    storage: &dyn Storage,
-    blocks: Blocks<'_>,
-    superblock: Superblock,
-    slot: usize,
-    header: &SlotHeader,
-    newest_id: u64,
-    snapshot: Snapshot,
-    mut report: RecoveryReport,
-    writable: bool,
-) -> Result<Recovered> {
-    let headers = blocks.headers;
-    report.checkpoint_id = Some(header.checkpoint_id);
-    report.covered_lsn = header.covered_lsn;
-    let mut table = BlockTable::from_snapshot(&snapshot.bitmap, snapshot.live_bytes);
-    let mut chain = Vec::new();
-    for block in FIRST_DATA_BLOCK..superblock.block_count as u32 {
-        if table.use_of(block) == BlockUse::Free {
-            continue;
-        }
-        match headers[block as usize] {
-            Some(h) if h.kind == BlockKind::Log => table.set_use(block, BlockUse::Log { generation: h.generation }),
-            // The snapshot's own chain stays; older chains it still listed are free.
-            Some(h) if h.generation == header.checkpoint_id => {
-                table.set_use(block, BlockUse::Snapshot);
-                chain.push(block);
-            }
-            Some(_) => table.set_use(block, BlockUse::Free),
-            None => report.damaged.push(Damage {
-                block,
-                offset: 0,
-                reason: "block in use has no valid header".into(),
-                key_hint: None,
-            }),
-        }
-    }
-    chain.sort_by_key(|&b| headers[b as usize].map_or(0, |h| h.seq));
-    let index = Index::from_entries(&snapshot.entries);
-    let outcome = replay::replay(
-        storage,
-        headers,
-        blocks.orphans,
-        header.replay_gen,
-        header.replay_offset as usize,
-        header.covered_lsn,
-        &index,
-        &mut table,
-    );
-    report.log_blocks_replayed = outcome.blocks_replayed;
-    report.records_replayed = outcome.records_replayed;
-    if let Some(cut) = &outcome.cut {
-        if report.mode == RecoveryMode::Strict {
-            return Err(Error::RecoveryRefused {
-                reason: format!(
-                    "strict mode: log damaged at block {} offset {}: {}",
-                    cut.block, cut.offset, cut.reason
-                ),
-            });
-        }
-        if writable {
-            truncate_tail(storage, outcome.tail, &outcome.discard)?;
-        }
-    }
-    if report.mode == RecoveryMode::Strict
-        && let Some(damage) = report.damaged.first()
-    {
-        return Err(Error::RecoveryRefused {
-            reason: format!("strict mode: block {} offset {}: {}", damage.block, damage.offset, damage.reason),
-        });
-    }
-    report.tail_cut = outcome.cut.clone();
-    let active = match outcome.tail {
-        Some((block, generation, used)) => {
-            let mut buf = vec![0u8; BLOCK_BYTES].into_boxed_slice();
-            storage.read_at(block_offset(block), &mut buf).map_err(|e| Error::io("read tail block", e))?;
-            buf[used..].fill(0);
-            Some((block, generation, buf, used))
-        }
-        None => None,
-    };
-    let wants_checkpoint = outcome.records_replayed > 0 || outcome.cut.is_some();
-    Ok(Recovered {
-        superblock,
-        table,
-        index,
-        log: LogWriter::new(outcome.next_gen, outcome.last_lsn + 1, active),
-        checkpoint: Current { id: newest_id, slot, chain },
-        report,
-        wants_checkpoint,
-    })
-}
-
-/// Makes the cut final: zeroes what follows it so that no later recovery,
-/// full scan included, can read the discarded records back.
-fn truncate_tail(storage: &dyn Storage, tail: Option<(u32, u64, usize)>, discard: &[u32]) -> Result<()> {
-    let io = |e| Error::io("truncate tail", e);
-    let mut wrote = false;
-    if let Some((block, _, used)) = tail {
-        let mut rest = vec![0u8; BLOCK_BYTES - used];
-        storage.read_at(block_offset(block) + used as u64, &mut rest).map_err(io)?;
-        if !is_clean_end(&rest) {
-            rest.fill(0);
-            storage.write_at(block_offset(block) + used as u64, &rest).map_err(io)?;
-            wrote = true;
-        }
-    }
-    let zeros = vec![0u8; BLOCK_BYTES];
-    for &block in discard {
-        // Whole blocks: their records must not look like the log going on.
-        storage.write_at(block_offset(block), &zeros).map_err(io)?;
-        wrote = true;
-    }
-    if wrote {
-        // Durability: the discarded records must be gone before any new
-        // record is appended after the cut (reusing their LSNs and
-        // generations), or a later recovery could replay them.
-        storage.sync().map_err(io)?;
-    }
-    Ok(())
 }
 
 fn from_full_scan(

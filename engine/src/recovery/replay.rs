@@ -3,33 +3,56 @@
 //! record that does not verify, a missing generation, a record whose LSN goes
 //! backwards, a large record missing a fragment, or a batch missing a member.
 //! Everything from that point on is the cut tail.
+//!
+//! Here: the walk over the blocks and where the log ends; `records`: what
+//! becomes of each record.
 
+use super::Blocks;
+use super::records::Replay;
 use super::report::TailCut;
 use crate::format::block::{BlockHeader, BlockKind};
-use crate::format::record::{FragmentKind, RECORD_HEADER_BYTES, RecordHeader, decode_fragment, is_clean_end};
+use crate::format::record::{FragmentKind, RECORD_HEADER_BYTES, decode_fragment, is_clean_end};
 use crate::format::{BLOCK_BYTES, BLOCK_HEADER_BYTES, block_offset};
-use crate::index::apply::{self, Order, Put, Update};
-use crate::index::{Index, key_hash};
+use crate::index::Index;
 use crate::space::{BlockTable, BlockUse};
 use crate::storage::Storage;
 
-/// A record read back from the log, all fragments verified.
-#[derive(Debug)]
-struct Replayed {
-    header: RecordHeader,
-    key: Vec<u8>,
+/// A place in the log: a block, its generation, a byte offset in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    pub block: u32,
+    pub generation: u64,
+    pub offset: usize,
+}
+
+impl Position {
+    fn at(self) -> At {
+        At { block: self.block, offset: self.offset as u32 }
+    }
+}
+
+/// Where a cut is reported: a block and a byte offset in it.
+#[derive(Debug, Clone, Copy)]
+struct At {
     block: u32,
     offset: u32,
-    extents: Vec<(u32, u32)>,
-    /// Next fragment's block while the record is incomplete.
-    next_block: u32,
+}
+
+/// Where replay starts, from the checkpoint's slot header.
+#[derive(Debug, Clone, Copy)]
+pub struct Start {
+    /// The first generation to replay.
+    pub replay_gen: u64,
+    /// Where in the `replay_gen` block the records not covered begin.
+    pub replay_offset: usize,
+    pub covered_lsn: u64,
 }
 
 /// What replay found.
 #[derive(Debug)]
 pub struct ReplayOutcome {
-    /// Block, generation and used bytes where appends continue.
-    pub tail: Option<(u32, u64, usize)>,
+    /// Where appends continue (the used bytes of the tail block).
+    pub tail: Option<Position>,
     pub next_gen: u64,
     pub last_lsn: u64,
     pub cut: Option<TailCut>,
@@ -41,34 +64,93 @@ pub struct ReplayOutcome {
 
 /// Where the log ends when it ends early: appends continue at `tail`.
 struct Cut {
-    tail: Option<(u32, u64, usize)>,
-    at: (u32, u32),
+    tail: Option<Position>,
+    at: At,
     reason: String,
 }
 
-struct Replay<'a> {
-    storage: &'a dyn Storage,
-    index: &'a Index,
-    table: &'a mut BlockTable,
-    covered_lsn: u64,
-    last_lsn: u64,
-    open: Option<Replayed>,
-    batch: Vec<Replayed>,
-    records_replayed: u64,
+impl Cut {
+    /// A cut at `here`, where appends continue.
+    fn at(here: Position, reason: String) -> Cut {
+        Cut { tail: Some(here), at: here.at(), reason }
+    }
 }
 
-/// Replays LOG blocks with generation >= `replay_gen` into `index` and `table`.
-#[allow(clippy::too_many_arguments)]
+/// Why the walk over the blocks stopped before the last one.
+enum Stop {
+    Cut(Cut),
+    /// A record is still open where its next fragment should start:
+    /// reported by `end_cut` as an unfinished record.
+    Unfinished,
+}
+
+/// The walk over the blocks after the checkpoint.
+struct Walk<'a> {
+    storage: &'a dyn Storage,
+    headers: &'a [Option<BlockHeader>],
+    start: Start,
+    records: Replay<'a>,
+    /// Where appends continue: the end of the last block walked (at its
+    /// SEAL, if it has one).
+    tail: Option<Position>,
+    /// The block the last one names as its successor (SEAL or FIRST/MIDDLE).
+    named_next: Option<u32>,
+    /// Where the last block's bytes really end (SEAL included), for prev_used.
+    block_end: usize,
+    blocks_replayed: u64,
+    buf: Vec<u8>,
+}
+
+/// Replays LOG blocks with generation >= `start.replay_gen` into `index`
+/// and `table`.
 pub fn replay(
     storage: &dyn Storage,
-    headers: &[Option<BlockHeader>],
-    orphans: &[(u32, u64)],
-    replay_gen: u64,
-    replay_offset: usize,
-    covered_lsn: u64,
+    blocks: Blocks<'_>,
+    start: Start,
     index: &Index,
     table: &mut BlockTable,
 ) -> ReplayOutcome {
+    let chain = log_chain(blocks.headers, start.replay_gen);
+    let records = Replay {
+        storage,
+        index,
+        table,
+        covered_lsn: start.covered_lsn,
+        last_lsn: start.covered_lsn,
+        open: None,
+        batch: Vec::new(),
+        records_replayed: 0,
+    };
+    let mut walk = Walk {
+        storage,
+        headers: blocks.headers,
+        start,
+        records,
+        tail: None,
+        named_next: None,
+        block_end: 0,
+        blocks_replayed: 0,
+        buf: vec![0u8; BLOCK_BYTES],
+    };
+    let mut cut = None;
+    for (expected, &(generation, block)) in (start.replay_gen..).zip(&chain) {
+        match walk.block(expected, generation, block) {
+            Ok(()) => {}
+            Err(Stop::Cut(found)) => {
+                cut = Some(found);
+                break;
+            }
+            Err(Stop::Unfinished) => break,
+        }
+    }
+    let cut = walk.end_cut(cut);
+    let (cut, beyond) = walk.orphans_cut(blocks.orphans, cut);
+    walk.finish(chain, cut, beyond)
+}
+
+/// The LOG blocks of generation >= `replay_gen`, as (generation, block),
+/// in generation order.
+fn log_chain(headers: &[Option<BlockHeader>], replay_gen: u64) -> Vec<(u64, u32)> {
     let mut chain: Vec<(u64, u32)> = headers
         .iter()
         .enumerate()
@@ -78,188 +160,171 @@ pub fn replay(
         })
         .collect();
     chain.sort_unstable();
-    let mut replay = Replay {
-        storage,
-        index,
-        table,
-        covered_lsn,
-        last_lsn: covered_lsn,
-        open: None,
-        batch: Vec::new(),
-        records_replayed: 0,
-    };
-    let mut tail: Option<(u32, u64, usize)> = None;
-    let mut cut: Option<Cut> = None;
-    let mut blocks_replayed = 0;
-    // The block the last one names as its successor (SEAL or FIRST/MIDDLE),
-    // and where that SEAL sits (a cut at it must remove it).
-    let mut named_next: Option<u32> = None;
-    let mut seal_at: Option<(u32, usize)>;
-    // Where the last block's bytes really end (SEAL included), for prev_used.
-    let mut block_end = 0;
-    let mut buf = vec![0u8; BLOCK_BYTES];
-    'blocks: for (expected, &(generation, block)) in (replay_gen..).zip(&chain) {
-        if generation != expected {
-            let at = tail.map_or((block, 0), |(b, _, used)| (b, used as u32));
-            cut = Some(Cut { tail, at, reason: format!("block of generation {expected} is missing") });
-            break;
+    chain
+}
+
+impl Walk<'_> {
+    /// Replays one block, the `expected` generation of the chain.
+    fn block(&mut self, expected: u64, generation: u64, block: u32) -> Result<(), Stop> {
+        self.check_link(expected, generation, block)?;
+        if self.storage.read_at(block_offset(block), &mut self.buf).is_err() {
+            let at = At { block, offset: 0 };
+            return Err(Stop::Cut(Cut { tail: self.tail, at, reason: "block could not be read".into() }));
         }
-        let header = headers[block as usize].expect("chain holds only blocks with valid headers");
-        if let Some(named) = named_next.filter(|&named| named != block) {
-            let at = tail.map_or((block, 0), |(b, _, o)| (b, o as u32));
-            let reason = format!("the log names block {named} as next, but generation {generation} is block {block}");
-            cut = Some(Cut { tail, at, reason });
-            break;
-        }
-        if let Some((prev_block, _, _)) = tail.filter(|_| blocks_replayed > 0) {
-            let used = block_end;
-            if usize::from(header.prev_used) != used {
-                let reason = format!(
-                    "block of generation {} ends at byte {used}, but the next block says it held {} (lost appends)",
-                    generation - 1,
-                    header.prev_used
-                );
-                let at = tail.map_or((prev_block, used as u32), |(b, _, o)| (b, o as u32));
-                cut = Some(Cut { tail, at, reason });
-                break;
-            }
-        }
-        if storage.read_at(block_offset(block), &mut buf).is_err() {
-            cut = Some(Cut { tail, at: (block, 0), reason: "block could not be read".into() });
-            break;
-        }
-        blocks_replayed += 1;
-        replay.table.set_use(block, BlockUse::Log { generation });
+        self.blocks_replayed += 1;
+        self.records.table.set_use(block, BlockUse::Log { generation });
         // The head block's records before replay_offset are the checkpoint's:
         // they are never parsed again, so damage to one of them cannot be
         // mistaken for the end of the log (and cut, and zeroed).
-        let mut offset = if generation == replay_gen {
-            replay_offset.clamp(BLOCK_HEADER_BYTES, BLOCK_BYTES)
+        let from = if generation == self.start.replay_gen {
+            self.start.replay_offset.clamp(BLOCK_HEADER_BYTES, BLOCK_BYTES)
         } else {
             BLOCK_HEADER_BYTES
         };
-        named_next = None;
-        seal_at = None;
-        loop {
-            if offset + RECORD_HEADER_BYTES > BLOCK_BYTES || is_clean_end(&buf[offset..]) {
-                named_next = named_next.or(replay.open.as_ref().map(|open| open.next_block));
-                if replay.open.as_ref().is_some_and(|open| open.next_block == block && offset == BLOCK_HEADER_BYTES) {
-                    // Reported below as an unfinished record.
-                    break 'blocks;
-                }
-                // Appends continue at the SEAL, if any: a cut here removes it.
-                tail = Some((block, generation, seal_at.map_or(offset, |(_, at)| at)));
-                block_end = offset;
-                break;
-            }
-            let header = match decode_fragment(&buf[offset..]) {
-                Ok(header) => header,
-                Err(reason) => {
-                    cut = Some(Cut {
-                        tail: Some((block, generation, offset)),
-                        at: (block, offset as u32),
-                        reason: reason.into(),
-                    });
-                    break 'blocks;
-                }
-            };
-            if seal_at.is_some() {
-                let tail = seal_at.map(|(b, o)| (b, generation, o));
-                cut = Some(Cut { tail, at: (block, offset as u32), reason: "record after a SEAL".into() });
-                break 'blocks;
-            }
-            if header.kind == FragmentKind::Seal {
-                named_next = Some(header.next_block);
-                seal_at = Some((block, offset));
-                offset += header.fragment_bytes();
-                continue;
-            }
-            if let Err(reason) =
-                replay.take(block, offset as u32, &header, &buf[offset..offset + header.fragment_bytes()])
-            {
-                cut = Some(Cut {
-                    tail: Some((block, generation, offset)),
-                    at: (block, offset as u32),
-                    reason: reason.into(),
-                });
-                break 'blocks;
-            }
-            offset += header.fragment_bytes();
-        }
+        self.records_of(Position { block, generation, offset: from })
     }
-    // The last block names a successor that is not there: its header was
-    // destroyed or its first write torn. The log ends before the SEAL.
-    if let (None, Some(named)) = (&cut, named_next) {
-        let at = tail.map_or((named, 0), |(b, _, o)| (b, o as u32));
-        let reason = format!("block {named}, named as the next block, has no valid header");
-        cut = Some(Cut { tail, at, reason });
-    }
-    // A record or batch still open at the end never completed: the log ends
-    // at its first record.
-    let unfinished =
-        replay.open.as_ref().map(|r| (r.block, r.offset)).or(replay.batch.first().map(|r| (r.block, r.offset)));
-    if let Some((block, offset)) = unfinished {
-        // Always at or before any cut found later in the log.
-        let generation = gen_of(headers, block);
-        cut = Some(Cut {
-            tail: Some((block, generation, offset as usize)),
-            at: (block, offset),
-            reason: "large record or batch is incomplete".into(),
-        });
-    }
-    let records_replayed = replay.records_replayed;
-    let last_lsn = replay.last_lsn;
-    // A block whose header does not verify but whose records continue past
-    // the end: the log did go on (a damaged header, or a torn one), so this
-    // end is a cut and those blocks are discarded with it.
-    let beyond: Vec<u32> = orphans.iter().filter(|(_, lsn)| *lsn > last_lsn).map(|&(block, _)| block).collect();
-    if cut.is_none()
-        && let Some(&first) = beyond.first()
-    {
-        let at = tail.map_or((first, 0), |(b, _, used)| (b, used as u32));
-        let reason = format!("block {first} continues the log but its header does not verify");
-        cut = Some(Cut { tail, at, reason });
-    }
-    let mut outcome =
-        finish(storage, replay_gen, chain, tail, cut, blocks_replayed, records_replayed, last_lsn, replay.table);
-    if let Some(cut) = outcome.cut.as_mut() {
-        cut.blocks_discarded += beyond.len() as u64;
-        outcome.discard.extend(beyond);
-    }
-    outcome
-}
 
-#[allow(clippy::too_many_arguments)]
-fn finish(
-    storage: &dyn Storage,
-    replay_gen: u64,
-    chain: Vec<(u64, u32)>,
-    tail: Option<(u32, u64, usize)>,
-    cut: Option<Cut>,
-    blocks_replayed: u64,
-    records_replayed: u64,
-    last_lsn: u64,
-    table: &mut BlockTable,
-) -> ReplayOutcome {
-    let (tail, cut) = match cut {
-        None => (tail, None),
-        Some(Cut { tail, at: (block, offset), reason }) => {
-            (tail, Some(TailCut { block, offset, reason, records_discarded: 0, blocks_discarded: 0 }))
+    /// Whether `block` continues the log: the generation expected, the
+    /// block the previous one named, and that block ending where this one
+    /// says it did.
+    fn check_link(&self, expected: u64, generation: u64, block: u32) -> Result<(), Stop> {
+        let cut = |reason: String| {
+            let at = self.tail.map_or(At { block, offset: 0 }, Position::at);
+            Err(Stop::Cut(Cut { tail: self.tail, at, reason }))
+        };
+        if generation != expected {
+            return cut(format!("block of generation {expected} is missing"));
         }
-    };
-    let tail_gen = tail.map_or(replay_gen.saturating_sub(1), |(_, generation, _)| generation);
-    let discard: Vec<u32> =
-        chain.iter().filter(|(generation, _)| *generation > tail_gen).map(|&(_, block)| block).collect();
-    for &block in &discard {
-        table.set_use(block, BlockUse::Free);
+        let header = self.headers[block as usize].expect("chain holds only blocks with valid headers");
+        if let Some(named) = self.named_next.filter(|&named| named != block) {
+            return cut(format!("the log names block {named} as next, but generation {generation} is block {block}"));
+        }
+        let used = self.block_end;
+        if self.tail.is_some() && self.blocks_replayed > 0 && usize::from(header.prev_used) != used {
+            return cut(format!(
+                "block of generation {} ends at byte {used}, but the next block says it held {} (lost appends)",
+                generation - 1,
+                header.prev_used
+            ));
+        }
+        Ok(())
     }
-    let cut = cut.map(|mut cut| {
-        cut.blocks_discarded = discard.len() as u64;
-        cut.records_discarded = count_discarded(storage, tail, &discard);
+
+    /// The fragments of the block in `self.buf` from `here` on.
+    fn records_of(&mut self, mut here: Position) -> Result<(), Stop> {
+        self.named_next = None;
+        let mut seal_at: Option<usize> = None;
+        loop {
+            let offset = here.offset;
+            if offset + RECORD_HEADER_BYTES > BLOCK_BYTES || is_clean_end(&self.buf[offset..]) {
+                return self.block_ends(here, seal_at);
+            }
+            let header =
+                decode_fragment(&self.buf[offset..]).map_err(|reason| Stop::Cut(Cut::at(here, reason.into())))?;
+            if let Some(seal) = seal_at {
+                let tail = Some(Position { offset: seal, ..here });
+                return Err(Stop::Cut(Cut { tail, at: here.at(), reason: "record after a SEAL".into() }));
+            }
+            let bytes = header.fragment_bytes();
+            if header.kind == FragmentKind::Seal {
+                self.named_next = Some(header.next_block);
+                seal_at = Some(offset);
+            } else {
+                let fragment = &self.buf[offset..offset + bytes];
+                self.records
+                    .take(here.block, offset as u32, &header, fragment)
+                    .map_err(|reason| Stop::Cut(Cut::at(here, reason.into())))?;
+            }
+            here.offset += bytes;
+        }
+    }
+
+    /// The block's records end at `end` (a SEAL at `seal_at` before it).
+    fn block_ends(&mut self, end: Position, seal_at: Option<usize>) -> Result<(), Stop> {
+        let open_next = self.records.open.as_ref().map(|open| open.next_block);
+        self.named_next = self.named_next.or(open_next);
+        if open_next == Some(end.block) && end.offset == BLOCK_HEADER_BYTES {
+            return Err(Stop::Unfinished);
+        }
+        // Appends continue at the SEAL, if any: a cut here removes it.
+        self.tail = Some(Position { offset: seal_at.unwrap_or(end.offset), ..end });
+        self.block_end = end.offset;
+        Ok(())
+    }
+
+    /// The cut at the end of the walk: a named successor that is not
+    /// there, or a record or batch still open.
+    fn end_cut(&self, mut cut: Option<Cut>) -> Option<Cut> {
+        // The last block names a successor that is not there: its header was
+        // destroyed or its first write torn. The log ends before the SEAL.
+        if let (None, Some(named)) = (&cut, self.named_next) {
+            let at = self.tail.map_or(At { block: named, offset: 0 }, Position::at);
+            let reason = format!("block {named}, named as the next block, has no valid header");
+            cut = Some(Cut { tail: self.tail, at, reason });
+        }
+        // A record or batch still open at the end never completed: the log
+        // ends at its first record (always at or before any cut found later).
+        let records = &self.records;
+        let unfinished = records.open.as_ref().or(records.batch.first()).map(|r| (r.block, r.offset));
+        if let Some((block, offset)) = unfinished {
+            let here = Position { block, generation: gen_of(self.headers, block), offset: offset as usize };
+            cut = Some(Cut::at(here, "large record or batch is incomplete".into()));
+        }
         cut
-    });
-    let next_gen = tail.map_or(replay_gen, |(_, generation, _)| generation + 1);
-    ReplayOutcome { tail, next_gen, last_lsn, cut, discard, blocks_replayed, records_replayed }
+    }
+
+    /// Blocks whose header does not verify but whose records continue past
+    /// the end: the log did go on (a damaged header, or a torn one), so this
+    /// end is a cut and those blocks are discarded with it.
+    fn orphans_cut(&self, orphans: &[(u32, u64)], mut cut: Option<Cut>) -> (Option<Cut>, Vec<u32>) {
+        let last_lsn = self.records.last_lsn;
+        let beyond: Vec<u32> = orphans.iter().filter(|(_, lsn)| *lsn > last_lsn).map(|&(block, _)| block).collect();
+        if cut.is_none()
+            && let Some(&first) = beyond.first()
+        {
+            let at = self.tail.map_or(At { block: first, offset: 0 }, Position::at);
+            let reason = format!("block {first} continues the log but its header does not verify");
+            cut = Some(Cut { tail: self.tail, at, reason });
+        }
+        (cut, beyond)
+    }
+
+    /// The outcome: blocks after the tail freed, the cut reported with what
+    /// it discards.
+    fn finish(self, chain: Vec<(u64, u32)>, cut: Option<Cut>, beyond: Vec<u32>) -> ReplayOutcome {
+        let replay_gen = self.start.replay_gen;
+        let (tail, cut) = match cut {
+            None => (self.tail, None),
+            Some(Cut { tail, at, reason }) => {
+                let cut =
+                    TailCut { block: at.block, offset: at.offset, reason, records_discarded: 0, blocks_discarded: 0 };
+                (tail, Some(cut))
+            }
+        };
+        let tail_gen = tail.map_or(replay_gen.saturating_sub(1), |tail| tail.generation);
+        let mut discard: Vec<u32> =
+            chain.iter().filter(|(generation, _)| *generation > tail_gen).map(|&(_, block)| block).collect();
+        for &block in &discard {
+            self.records.table.set_use(block, BlockUse::Free);
+        }
+        let cut = cut.map(|mut cut| {
+            cut.blocks_discarded = discard.len() as u64 + beyond.len() as u64;
+            cut.records_discarded = count_discarded(self.storage, tail, &discard);
+            cut
+        });
+        if cut.is_some() {
+            discard.extend(beyond);
+        }
+        ReplayOutcome {
+            tail,
+            next_gen: tail.map_or(replay_gen, |tail| tail.generation + 1),
+            last_lsn: self.records.last_lsn,
+            cut,
+            discard,
+            blocks_replayed: self.blocks_replayed,
+            records_replayed: self.records.records_replayed,
+        }
+    }
 }
 
 fn gen_of(headers: &[Option<BlockHeader>], block: u32) -> u64 {
@@ -267,9 +332,9 @@ fn gen_of(headers: &[Option<BlockHeader>], block: u32) -> u64 {
 }
 
 /// Records that verify after the cut (reported, then discarded).
-fn count_discarded(storage: &dyn Storage, tail: Option<(u32, u64, usize)>, discard: &[u32]) -> u64 {
+fn count_discarded(storage: &dyn Storage, tail: Option<Position>, discard: &[u32]) -> u64 {
     let starts =
-        tail.map(|(block, _, used)| (block, used)).into_iter().chain(discard.iter().map(|&b| (b, BLOCK_HEADER_BYTES)));
+        tail.map(|tail| (tail.block, tail.offset)).into_iter().chain(discard.iter().map(|&b| (b, BLOCK_HEADER_BYTES)));
     let mut buf = vec![0u8; BLOCK_BYTES];
     let mut count = 0;
     for (block, mut offset) in starts {
@@ -287,101 +352,4 @@ fn count_discarded(storage: &dyn Storage, tail: Option<(u32, u64, usize)>, disca
         }
     }
     count
-}
-
-impl Replay<'_> {
-    /// Takes one verified fragment in log order.
-    fn take(&mut self, block: u32, offset: u32, header: &RecordHeader, bytes: &[u8]) -> Result<(), &'static str> {
-        match header.kind {
-            FragmentKind::Middle | FragmentKind::Last => {
-                let open = self.open.as_mut().ok_or("fragment without its FIRST")?;
-                if open.next_block != block || offset as usize != BLOCK_HEADER_BYTES || open.header.lsn != header.lsn {
-                    return Err("fragment does not continue the open record");
-                }
-                open.extents.push((block, bytes.len() as u32));
-                open.next_block = header.next_block;
-                if header.kind == FragmentKind::Last {
-                    let record = self.open.take().expect("checked above");
-                    self.complete(record)?;
-                }
-                Ok(())
-            }
-            FragmentKind::Seal => Err("SEAL handled by the block loop"),
-            FragmentKind::Full | FragmentKind::First => {
-                if self.open.is_some() {
-                    return Err("record interrupts a large record");
-                }
-                // Records at or below covered_lsn are the checkpoint's, at the
-                // start of the head block; once one newer record is seen, no
-                // lsn may go backwards.
-                let applied_any = self.last_lsn > self.covered_lsn;
-                if applied_any && header.lsn <= self.last_lsn {
-                    return Err("record lsn goes backwards (stale bytes)");
-                }
-                let key = bytes[RECORD_HEADER_BYTES..RECORD_HEADER_BYTES + usize::from(header.key_len)].to_vec();
-                let record = Replayed {
-                    header: *header,
-                    key,
-                    block,
-                    offset,
-                    extents: vec![(block, bytes.len() as u32)],
-                    next_block: header.next_block,
-                };
-                if header.kind == FragmentKind::First {
-                    self.open = Some(record);
-                    Ok(())
-                } else {
-                    self.complete(record)
-                }
-            }
-        }
-    }
-
-    /// A whole record: covered ones are skipped, batch members wait for
-    /// their batch, the rest are applied.
-    fn complete(&mut self, record: Replayed) -> Result<(), &'static str> {
-        let lsn = record.header.lsn;
-        if lsn <= self.covered_lsn {
-            return Ok(());
-        }
-        if lsn <= self.last_lsn {
-            return Err("record lsn goes backwards (stale bytes)");
-        }
-        let count = record.header.batch_count;
-        if count == 1 {
-            if !self.batch.is_empty() {
-                return Err("batch interrupted by another record");
-            }
-            self.last_lsn = lsn;
-            self.apply(record);
-            return Ok(());
-        }
-        let in_order = usize::from(record.header.batch_index) == self.batch.len()
-            && self.batch.last().is_none_or(|prev| prev.header.lsn + 1 == lsn && prev.header.batch_count == count);
-        if !in_order {
-            return Err("batch member out of order");
-        }
-        self.last_lsn = lsn;
-        let last = record.header.batch_index + 1 == count;
-        self.batch.push(record);
-        if last {
-            for member in std::mem::take(&mut self.batch) {
-                self.apply(member);
-            }
-        }
-        Ok(())
-    }
-
-    /// Applies a record to the index and the live-byte accounting, unless the
-    /// index already holds a newer version of its key (`apply::Order`).
-    fn apply(&mut self, record: Replayed) {
-        self.records_replayed += 1;
-        let put = (!record.header.is_tombstone()).then_some(Put {
-            block: record.block,
-            offset: record.offset,
-            extents: &record.extents,
-        });
-        let update = Update { key: &record.key, hash: key_hash(&record.key), lsn: record.header.lsn, put };
-        apply::apply(self.storage, self.index, self.table, update, Order::IfNewer);
-    }
 }
