@@ -4,10 +4,9 @@
 mod common;
 
 use blockkv_protocol::handshake::REPLY_BYTES;
-use blockkv_protocol::{
-    ErrorKind, HandshakeReply, Request, Response, TtlReply, client_handshake, read_message, write_message,
-};
-use common::Kvd;
+use blockkv_protocol::{ErrorKind, HandshakeReply, Request, Response, TtlReply, read_message};
+use blockkv_testkit::{Client, temp_dir};
+use common::start;
 use rustix::process::{Pid, Signal, kill_process};
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -16,9 +15,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn call(stream: &mut UnixStream, request: Request) -> Response {
-    write_message(stream, &request).expect("send");
-    read_message(stream).expect("receive").expect("a response")
+fn call(client: &mut Client, request: Request) -> Response {
+    client.call(&request).unwrap_or_else(|err| panic!("{}: {err}", request.name()))
 }
 
 fn put(key: &[u8], value: &[u8]) -> Request {
@@ -32,8 +30,8 @@ fn get(key: &[u8]) -> Request {
 #[test]
 fn crud_and_a_one_mib_binary_value_round_trip() {
     // The basic commands over the socket, and a value of every byte value.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kvd = Kvd::start(dir.path(), &[]);
+    let dir = temp_dir();
+    let kvd = start(dir.path(), &[]);
     let mut c = kvd.client();
     assert_eq!(call(&mut c, Request::Ping), Response::Pong);
     assert_eq!(call(&mut c, put(b"k", b"v")), Response::Done);
@@ -65,31 +63,31 @@ fn crud_and_a_one_mib_binary_value_round_trip() {
 #[test]
 fn data_survives_a_restart_and_sigterm_is_a_clean_exit() {
     // SIGTERM: exit 0, socket removed, the next start serves the same data.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kvd = Kvd::start(dir.path(), &["--sync", "always"]);
-    let mode = std::fs::metadata(&kvd.socket).expect("socket").permissions().mode() & 0o777;
+    let dir = temp_dir();
+    let kvd = start(dir.path(), &["--sync", "always"]);
+    let mode = std::fs::metadata(kvd.socket()).expect("socket").permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "socket mode");
     let mut c = kvd.client();
     for i in 0..100 {
         assert_eq!(call(&mut c, put(format!("k{i}").as_bytes(), b"value")), Response::Done);
     }
     drop(c);
-    let socket = kvd.socket.clone();
+    let socket = kvd.socket().to_path_buf();
     let (status, stderr) = kvd.stop();
     assert!(status.success(), "exit status {status:?}\n{stderr}");
     assert!(stderr.contains("clean shutdown"), "{stderr}");
     assert!(!socket.exists(), "socket removed on exit");
-    let kvd = Kvd::start(dir.path(), &[]);
+    let kvd = start(dir.path(), &[]);
     let mut c = kvd.client();
     assert_eq!(call(&mut c, get(b"k99")), Response::Value(Some(b"value".to_vec())));
-    kvd.stop();
+    kvd.stop_cleanly();
 }
 
 #[test]
 fn ttl_expires_on_the_real_clock() {
     // A key with a TTL answers until it expires, then is gone.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kvd = Kvd::start(dir.path(), &[]);
+    let dir = temp_dir();
+    let kvd = start(dir.path(), &[]);
     let mut c = kvd.client();
     let request = Request::Put { key: b"s".to_vec(), value: b"v".to_vec(), ttl_ms: Some(300) };
     assert_eq!(call(&mut c, request), Response::Done);
@@ -100,14 +98,14 @@ fn ttl_expires_on_the_real_clock() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(call(&mut c, Request::Ttl { key: b"s".to_vec() }), Response::Ttl(TtlReply::Missing));
-    kvd.stop();
+    kvd.stop_cleanly();
 }
 
 #[test]
 fn a_second_kvd_on_the_same_file_is_refused_with_file_and_pid() {
     // The data file's lock: the second daemon names the file and the holder.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kvd = Kvd::start(dir.path(), &[]);
+    let dir = temp_dir();
+    let kvd = start(dir.path(), &[]);
     let output = Command::new(env!("CARGO_BIN_EXE_kvd"))
         .arg("--data")
         .arg(dir.path().join("data.kvdata"))
@@ -118,44 +116,44 @@ fn a_second_kvd_on_the_same_file_is_refused_with_file_and_pid() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("data.kvdata"), "{stderr}");
-    assert!(stderr.contains(&format!("pid {}", kvd.child.id())), "{stderr}");
+    assert!(stderr.contains(&format!("pid {}", kvd.pid())), "{stderr}");
     // The first one is untouched.
     assert_eq!(call(&mut kvd.client(), Request::Ping), Response::Pong);
-    kvd.stop();
+    kvd.stop_cleanly();
 }
 
 #[test]
 fn a_live_socket_is_never_stolen_and_a_stale_one_is_replaced() {
     // Same socket, other data file: refused while the first kvd lives.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let other = tempfile::tempdir().expect("tempdir");
-    let kvd = Kvd::start(dir.path(), &[]);
+    let dir = temp_dir();
+    let other = temp_dir();
+    let kvd = start(dir.path(), &[]);
     let output = Command::new(env!("CARGO_BIN_EXE_kvd"))
         .arg("--data")
         .arg(other.path().join("data.kvdata"))
         .arg("--socket")
-        .arg(&kvd.socket)
+        .arg(kvd.socket())
         .output()
         .expect("run second kvd");
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("in use by a running kvd"));
     assert_eq!(call(&mut kvd.client(), Request::Ping), Response::Pong, "the first kvd still serves");
-    kvd.stop();
+    kvd.stop_cleanly();
     // A socket file nobody listens on (a crashed kvd's) is replaced.
     let stale = other.path().join("kvd.sock");
     drop(std::os::unix::net::UnixListener::bind(&stale).expect("bind"));
     assert!(stale.exists());
-    let kvd = Kvd::start(other.path(), &[]);
+    let kvd = start(other.path(), &[]);
     assert_eq!(call(&mut kvd.client(), Request::Ping), Response::Pong);
-    kvd.stop();
+    kvd.stop_cleanly();
 }
 
 #[test]
 fn sighup_reopens_the_log_file() {
     // logrotate: move the log away, SIGHUP, and new lines go to a new file.
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = temp_dir();
     let log = dir.path().join("kvd.log");
-    let kvd = Kvd::start(dir.path(), &["--log-file", log.to_str().expect("utf-8 path")]);
+    let kvd = start(dir.path(), &["--log-file", log.to_str().expect("utf-8 path")]);
     std::fs::rename(&log, dir.path().join("kvd.log.1")).expect("rotate");
     kvd.signal(Signal::HUP);
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -173,21 +171,21 @@ fn sighup_reopens_the_log_file() {
 fn hostile_clients_are_cut_off_without_hurting_others() {
     // Garbage, a huge length prefix, half a frame then silence, a client
     // killed mid-request: each is dealt with; a well-behaved client is served.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kvd = Kvd::start(dir.path(), &[]);
+    let dir = temp_dir();
+    let kvd = start(dir.path(), &[]);
     let mut good = kvd.client();
     assert_eq!(call(&mut good, put(b"k", b"v")), Response::Done);
 
     // Garbage before any hello (read as RESP, since it is not the native
     // magic): one short protocol error, then the connection closes.
-    let mut garbage = UnixStream::connect(&kvd.socket).expect("connect");
+    let mut garbage = UnixStream::connect(kvd.socket()).expect("connect");
     garbage.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
     garbage.write_all(b"*\xff\xfe garbage that is no hello at all\r\n").expect("send");
     let mut reply = Vec::new();
     garbage.read_to_end(&mut reply).expect("closed, not hung");
     assert!(reply.starts_with(b"-ERR"), "{:?}", String::from_utf8_lossy(&reply));
     // The native magic with a version we do not speak: a version refusal.
-    let mut wrong = UnixStream::connect(&kvd.socket).expect("connect");
+    let mut wrong = UnixStream::connect(kvd.socket()).expect("connect");
     wrong.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
     let mut hello = blockkv_protocol::MAGIC.to_vec();
     hello.extend_from_slice(&999u16.to_le_bytes());
@@ -201,22 +199,22 @@ fn hostile_clients_are_cut_off_without_hurting_others() {
 
     // A 4 GiB length prefix: a BadRequest answer, then closed.
     let mut huge = kvd.client();
-    huge.write_all(&u32::MAX.to_le_bytes()).expect("send");
-    match read_message::<_, Response>(&mut huge).expect("answer") {
+    huge.stream().write_all(&u32::MAX.to_le_bytes()).expect("send");
+    match read_message::<_, Response>(huge.stream()).expect("answer") {
         Some(Response::Error { kind: ErrorKind::BadRequest, .. }) => {}
         other => panic!("expected BadRequest, got {other:?}"),
     }
-    assert!(read_message::<_, Response>(&mut huge).expect("closed cleanly").is_none());
+    assert!(read_message::<_, Response>(huge.stream()).expect("closed cleanly").is_none());
 
     // Half a frame, then silence: held, and nobody else waits for it.
     let mut half = kvd.client();
-    half.write_all(&[200, 0, 0, 0, 1, 2, 3]).expect("send");
+    half.stream().write_all(&[200, 0, 0, 0, 1, 2, 3]).expect("send");
 
     // Killed mid-request: a put frame cut in the middle, then gone.
     let mut killed = kvd.client();
     let mut frame = Vec::new();
     blockkv_protocol::frame_message(&put(b"x", &[7u8; 10_000]), &mut frame).expect("frame");
-    killed.write_all(&frame[..frame.len() / 2]).expect("send");
+    killed.stream().write_all(&frame[..frame.len() / 2]).expect("send");
     drop(killed);
 
     assert_eq!(call(&mut good, get(b"k")), Response::Value(Some(b"v".to_vec())));
@@ -229,29 +227,29 @@ fn hostile_clients_are_cut_off_without_hurting_others() {
 #[test]
 fn over_the_connection_limit_is_a_clear_busy() {
     // CONNECTIONS_MAX: the next client is told Busy, not left hanging.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kvd = Kvd::start(dir.path(), &["--max-connections", "3"]);
-    let held: Vec<UnixStream> = (0..3).map(|_| kvd.client()).collect();
-    let mut extra = UnixStream::connect(&kvd.socket).expect("connect");
+    let dir = temp_dir();
+    let kvd = start(dir.path(), &["--max-connections", "3"]);
+    let held: Vec<Client> = (0..3).map(|_| kvd.client()).collect();
+    let mut extra = UnixStream::connect(kvd.socket()).expect("connect");
     extra.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
     let mut reply = [0u8; REPLY_BYTES];
     extra.read_exact(&mut reply).expect("a reply");
     assert!(matches!(HandshakeReply::decode(&reply), Ok(HandshakeReply::Busy { .. })));
     drop(held);
-    kvd.stop();
+    kvd.stop_cleanly();
 }
 
 #[test]
 fn a_thousand_concurrent_connections_are_served() {
     // 1,000 clients connected at once, each doing a put and a get.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kvd = Kvd::start(dir.path(), &["--max-connections", "1100"]);
-    let mut clients: Vec<UnixStream> = (0..1000).map(|_| kvd.client()).collect();
+    let dir = temp_dir();
+    let kvd = start(dir.path(), &["--max-connections", "1100"]);
+    let mut clients: Vec<Client> = (0..1000).map(|_| kvd.client()).collect();
     for (i, c) in clients.iter_mut().enumerate() {
-        write_message(c, &put(format!("c{i}").as_bytes(), b"v")).expect("send");
+        c.send(&put(format!("c{i}").as_bytes(), b"v")).expect("send");
     }
     for c in clients.iter_mut() {
-        assert_eq!(read_message::<_, Response>(c).expect("receive"), Some(Response::Done));
+        assert_eq!(c.receive().expect("receive"), Response::Done);
     }
     for (i, c) in clients.iter_mut().enumerate() {
         assert_eq!(call(c, get(format!("c{i}").as_bytes())), Response::Value(Some(b"v".to_vec())));
@@ -283,7 +281,7 @@ fn proc_state(pid: u32) -> Option<char> {
 fn daemonize_detaches_for_real_and_writes_the_pidfile() {
     // --daemonize: the command returns once the daemon serves; the daemon
     // has its own session, no terminal, cwd /, stdio on /dev/null.
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = temp_dir();
     let pidfile = dir.path().join("kvd.pid");
     let socket = dir.path().join("kvd.sock");
     let data = dir.path().join("data.kvdata");
@@ -301,8 +299,7 @@ fn daemonize_detaches_for_real_and_writes_the_pidfile() {
     assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
     // Ready means ready: the pidfile exists and the socket answers now.
     let pid: u32 = std::fs::read_to_string(&pidfile).expect("pidfile").trim().parse().expect("a pid");
-    let mut c = UnixStream::connect(&socket).expect("connect right after the command returned");
-    client_handshake(&mut c).expect("handshake");
+    let mut c = Client::connect(&socket).expect("connect right after the command returned");
     assert_eq!(call(&mut c, Request::Ping), Response::Pong);
     let our_session = proc_stat_field(std::process::id(), 6).expect("our session");
     assert_ne!(proc_stat_field(pid, 6), Some(our_session), "a new session");
@@ -340,24 +337,24 @@ fn daemonize_detaches_for_real_and_writes_the_pidfile() {
 #[test]
 fn half_a_frame_then_silence_is_closed_after_the_timeout() {
     // A slow-loris client: four bytes of a 200-byte frame, then nothing.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kvd = Kvd::start(dir.path(), &["--partial-timeout-ms", "300"]);
+    let dir = temp_dir();
+    let kvd = start(dir.path(), &["--partial-timeout-ms", "300"]);
     let mut slow = kvd.client();
-    slow.write_all(&[200, 0, 0, 0, 1, 2, 3, 4]).expect("send");
+    slow.stream().write_all(&[200, 0, 0, 0, 1, 2, 3, 4]).expect("send");
     let mut idle = kvd.client(); // idle, but holding nothing partial: kept
     let mut rest = Vec::new();
-    slow.read_to_end(&mut rest).expect("closed by kvd, not hung");
+    slow.stream().read_to_end(&mut rest).expect("closed by kvd, not hung");
     assert!(rest.is_empty(), "no answer to half a frame");
     assert_eq!(call(&mut idle, Request::Ping), Response::Pong, "an idle client is not cut off");
-    kvd.stop();
+    kvd.stop_cleanly();
 }
 
 #[test]
 fn kvd_never_serves_a_damaged_value() {
     // One flipped bit inside a stored value, between two runs of kvd: the
     // GET is a `corrupt` error, never the damaged bytes; other keys still read.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kvd = Kvd::start(dir.path(), &[]);
+    let dir = temp_dir();
+    let kvd = start(dir.path(), &[]);
     let mut c = kvd.client();
     let value_of = |i: u32| format!("value-of-key-{i:02}-").repeat(8).into_bytes();
     for i in 0..40u32 {
@@ -373,7 +370,7 @@ fn kvd_never_serves_a_damaged_value() {
     bytes[at + 50] ^= 0x04;
     std::fs::write(&data, &bytes).expect("write damaged file");
 
-    let kvd = Kvd::start(dir.path(), &[]);
+    let kvd = start(dir.path(), &[]);
     let mut c = kvd.client();
     match call(&mut c, get(b"key-17")) {
         Response::Error { kind: ErrorKind::Corrupt, .. } => {}
@@ -389,8 +386,8 @@ fn kvd_never_serves_a_damaged_value() {
 fn compact_reclaims_space_and_keeps_every_value() {
     // COMPACT over the socket after heavy overwrites: blocks come back, STATS
     // says so, and every value reads the same before and after a restart.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kvd = Kvd::start(dir.path(), &[]);
+    let dir = temp_dir();
+    let kvd = start(dir.path(), &[]);
     let mut c = kvd.client();
     let value_of = |i: u32, round: u32| format!("{i}-{round}-").repeat(40).into_bytes();
     for round in 0..6u32 {
@@ -416,7 +413,7 @@ fn compact_reclaims_space_and_keeps_every_value() {
     }
     drop(c);
     assert!(kvd.stop().0.success());
-    let kvd = Kvd::start(dir.path(), &[]);
+    let kvd = start(dir.path(), &[]);
     let mut c = kvd.client();
     for i in 0..500u32 {
         assert_eq!(call(&mut c, get(format!("k{i}").as_bytes())), Response::Value(Some(value_of(i, 5))));
@@ -428,9 +425,9 @@ fn compact_reclaims_space_and_keeps_every_value() {
 fn kvd_runs_with_its_malloc_tunables_under_its_own_pid() {
     // kvd executes itself again once at start with glibc malloc tunables
     // (daemon/src/malloc.rs): the process the parent started carries them.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kvd = Kvd::start(dir.path(), &[]);
-    let environ = std::fs::read(format!("/proc/{}/environ", kvd.child.id())).expect("environ");
+    let dir = temp_dir();
+    let kvd = start(dir.path(), &[]);
+    let environ = std::fs::read(format!("/proc/{}/environ", kvd.pid())).expect("environ");
     let vars: Vec<String> = environ.split(|&b| b == 0).map(|v| String::from_utf8_lossy(v).into_owned()).collect();
     assert!(vars.iter().any(|v| v == "BLOCKKV_MALLOC_TUNED=1"), "{vars:?}");
     assert!(

@@ -3,7 +3,8 @@
 
 mod common;
 
-use common::Kvd;
+use blockkv_testkit::{Kvd, temp_dir};
+use common::start;
 use redis::{Commands, Connection, RedisResult, Value};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -11,13 +12,13 @@ use std::process::Command;
 use std::time::Duration;
 
 fn connect(kvd: &Kvd) -> Connection {
-    let url = format!("redis+unix://{}", kvd.socket.display());
+    let url = format!("redis+unix://{}", kvd.socket().display());
     let client = redis::Client::open(url).expect("client");
     client.get_connection().expect("connect")
 }
 
 fn raw(kvd: &Kvd, request: &[u8]) -> Vec<u8> {
-    let mut stream = UnixStream::connect(&kvd.socket).expect("connect");
+    let mut stream = UnixStream::connect(kvd.socket()).expect("connect");
     stream.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
     stream.write_all(request).expect("send");
     let _ = stream.shutdown(std::net::Shutdown::Write);
@@ -36,8 +37,8 @@ fn error_text<T: std::fmt::Debug>(result: RedisResult<T>) -> String {
 #[test]
 fn strings_round_trip_through_a_redis_client() {
     // GET/SET with every option, MGET/MSET, DEL, EXISTS, binary values.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kvd = Kvd::start(dir.path(), &[]);
+    let dir = temp_dir();
+    let kvd = start(dir.path(), &[]);
     let mut con = connect(&kvd);
     let pong: String = redis::cmd("PING").query(&mut con).expect("ping");
     assert_eq!(pong, "PONG");
@@ -85,8 +86,8 @@ fn strings_round_trip_through_a_redis_client() {
 fn incr_is_atomic_across_concurrent_clients() {
     // 8 clients each INCR one key 500 times: no increment is lost; the
     // errors and the TTL behave as Redis's do.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kvd = Kvd::start(dir.path(), &[]);
+    let dir = temp_dir();
+    let kvd = start(dir.path(), &[]);
     std::thread::scope(|scope| {
         for _ in 0..8 {
             scope.spawn(|| {
@@ -119,8 +120,8 @@ fn incr_is_atomic_across_concurrent_clients() {
 #[test]
 fn expiry_commands_follow_redis() {
     // EXPIRE, PEXPIRE, TTL, PTTL, PERSIST, and a key that really expires.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kvd = Kvd::start(dir.path(), &[]);
+    let dir = temp_dir();
+    let kvd = start(dir.path(), &[]);
     let mut con = connect(&kvd);
     assert_eq!(con.ttl::<_, i64>("missing").expect("ttl"), -2);
     let () = con.set("k", "v").expect("set");
@@ -142,8 +143,8 @@ fn expiry_commands_follow_redis() {
 #[test]
 fn scan_pages_through_every_key_once() {
     // SCAN with MATCH prefix* and COUNT visits each matching key exactly once.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kvd = Kvd::start(dir.path(), &[]);
+    let dir = temp_dir();
+    let kvd = start(dir.path(), &[]);
     let mut con = connect(&kvd);
     for i in 0..250 {
         let () = con.set(format!("user:{i:03}"), i).expect("set");
@@ -179,8 +180,8 @@ fn scan_pages_through_every_key_once() {
 fn errors_read_as_redis_errors_and_never_hang() {
     // Unknown commands, wrong arity, syntax, other data types, INFO and
     // what clients send on connect.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kvd = Kvd::start(dir.path(), &[]);
+    let dir = temp_dir();
+    let kvd = start(dir.path(), &[]);
     let mut con = connect(&kvd);
     assert!(error_text(redis::cmd("FROBNICATE").arg("x").query::<Value>(&mut con)).starts_with("ERR unknown command"));
     assert_eq!(
@@ -223,8 +224,8 @@ fn errors_read_as_redis_errors_and_never_hang() {
 #[test]
 fn malformed_resp_is_refused_before_allocating_and_the_connection_closed() {
     // A huge announced bulk or array is refused from its header; QUIT closes.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kvd = Kvd::start(dir.path(), &[]);
+    let dir = temp_dir();
+    let kvd = start(dir.path(), &[]);
     let reply = raw(&kvd, b"*1\r\n$99999999999\r\n");
     assert!(reply.starts_with(b"-ERR Protocol error"), "{}", String::from_utf8_lossy(&reply));
     let reply = raw(&kvd, b"*2147483647\r\n");
@@ -248,9 +249,7 @@ fn malformed_resp_is_refused_before_allocating_and_the_connection_closed() {
     assert_eq!(lines[6..], ["+OK", "$1", "3", ""], "{reply}");
     // A native client on the same socket is unaffected.
     let mut native = kvd.client();
-    blockkv_protocol::write_message(&mut native, &blockkv_protocol::Request::Get { key: b"a".to_vec() }).expect("send");
-    let answer: blockkv_protocol::Response =
-        blockkv_protocol::read_message(&mut native).expect("receive").expect("an answer");
+    let answer = native.call(&blockkv_protocol::Request::Get { key: b"a".to_vec() }).expect("an answer");
     assert_eq!(answer, blockkv_protocol::Response::Value(Some(b"2".to_vec())));
 }
 
@@ -264,8 +263,8 @@ fn answers_queued_behind_a_client_that_reads_late_arrive_once_each_in_order() {
     const SMALL_BYTES: usize = 100;
     const KEYS: u8 = 8;
     const BATCHES: usize = 6;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kvd = Kvd::start(dir.path(), &[]);
+    let dir = temp_dir();
+    let kvd = start(dir.path(), &[]);
     let mut con = connect(&kvd);
     let () = con.set("big", vec![b'B'; BIG_BYTES]).expect("set big");
     for k in 0..KEYS {
@@ -277,7 +276,7 @@ fn answers_queued_behind_a_client_that_reads_late_arrive_once_each_in_order() {
         answer.extend_from_slice(b"\r\n");
         answer
     };
-    let mut stream = UnixStream::connect(&kvd.socket).expect("connect");
+    let mut stream = UnixStream::connect(kvd.socket()).expect("connect");
     stream.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
     stream.write_all(b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n").expect("send");
     let mut expected = bulk(b'B', BIG_BYTES);
@@ -310,10 +309,10 @@ fn redis_cli_works_unchanged_when_installed() {
         return;
     };
     assert!(probe.status.success());
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kvd = Kvd::start(dir.path(), &[]);
+    let dir = temp_dir();
+    let kvd = start(dir.path(), &[]);
     let cli = |args: &[&str]| {
-        let output = Command::new("redis-cli").arg("-s").arg(&kvd.socket).args(args).output().expect("redis-cli");
+        let output = Command::new("redis-cli").arg("-s").arg(kvd.socket()).args(args).output().expect("redis-cli");
         assert!(output.status.success(), "{args:?}: {output:?}");
         String::from_utf8_lossy(&output.stdout).trim_end().to_string()
     };

@@ -15,15 +15,14 @@
 //!   each key may hold, and the verdict on what it does hold.
 //! - [`plan`]: every cycle's choices (kill moment, delays, writer seed),
 //!   derived from the run's seed.
-//! - [`client`]: a blocking native-protocol connection to kvd.
 //!
 //! The binaries: `crash-plan` (seeds and plans for the script), `crash-writer`
 //! (the load, logged), `crash-kill` (SIGKILL a set number of microseconds
-//! into a checkpoint request) and `crash-check` (the verdict).
+//! into a checkpoint request) and `crash-check` (the verdict). They talk to
+//! kvd through the test kit's blocking client (`blockkv_testkit::Client`).
 #![deny(unsafe_code)]
 
 pub mod check;
-pub mod client;
 pub mod keyspace;
 pub mod oplog;
 pub mod plan;

@@ -10,10 +10,10 @@
 use anyhow::{Context, bail};
 use blockkv_protocol::{Request, Response, StatsReply};
 use blockkv_recovery_tests::check::{Model, judge};
-use blockkv_recovery_tests::client::Client;
 use blockkv_recovery_tests::keyspace::{KEY_PREFIX, KeyRef};
 use blockkv_recovery_tests::oplog::read_logs;
 use blockkv_recovery_tests::state::State;
+use blockkv_testkit::Client;
 use clap::Parser;
 use std::collections::BTreeSet;
 use std::path::PathBuf;

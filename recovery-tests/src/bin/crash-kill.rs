@@ -12,7 +12,7 @@
 
 use anyhow::Context;
 use blockkv_protocol::{Request, Response, write_message};
-use blockkv_recovery_tests::client::Client;
+use blockkv_testkit::Client;
 use clap::{Parser, ValueEnum};
 use rustix::process::{Pid, Signal, kill_process};
 use std::path::PathBuf;

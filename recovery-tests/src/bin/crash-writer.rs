@@ -13,10 +13,10 @@
 
 use anyhow::Context;
 use blockkv_protocol::{ErrorKind, Request, Response};
-use blockkv_recovery_tests::client::{CallError, Client};
 use blockkv_recovery_tests::keyspace::{KEYS_PER_THREAD_MAX, KeyRef, OpId, THREADS_MAX, Written, pick_value_bytes};
 use blockkv_recovery_tests::oplog::{LogWriter, OpKind, log_path};
 use blockkv_recovery_tests::plan::thread_seed;
+use blockkv_testkit::{CallError, Client};
 use clap::Parser;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
