@@ -101,10 +101,9 @@ fn damage_is_reported_by_place_and_key_and_repair_lists_what_was_lost() {
 
 #[test]
 fn a_large_value_torn_at_the_tail_is_a_note_not_an_error() {
-    // Regression (found by the kill -9 crash test, about 1 cycle in 28): a
-    // kill between the blocks of a multi-block value leaves its FIRST
-    // fragment without the rest. Recovery cuts it as a torn tail; kv-fsck
-    // reported it as damage and exited 4.
+    // A kill between the blocks of a multi-block value leaves its FIRST
+    // fragment without the rest: recovery cuts it as a torn tail, so kv-fsck
+    // must report it as a note (exit 0), not as damage (exit 4).
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("d.kvdata");
     let store = Store::open(&path, opts()).expect("create");
