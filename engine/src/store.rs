@@ -387,7 +387,7 @@ impl Store {
         self.engine.compaction_parts().reclaim(u64::MAX)
     }
 
-    /// Puts and batches go through a write group (group.rs). A write that
+    /// Puts and batches go through a write group (writer/group.rs). A write that
     /// finds no room lets the compactor reclaim dead blocks and tries again
     /// — a few times, because a concurrent compaction pass may take the
     /// room for its copies first — before it is `NoSpace`.

@@ -21,7 +21,7 @@ use crate::writer::Op;
 /// every newer copy of it, trusting that the block is overwritten only by a
 /// LOG block, whose header raises the floor above the older versions the
 /// record hides. A snapshot header carries no floor, so a full scan could
-/// bring an older version back (found by the model tests). When only such
+/// bring an older version back. When only such
 /// blocks are left, a tombstone for each such key is first written at the
 /// head of the log, and synced. Returns the chain and how many tombstones
 /// were carried.

@@ -243,6 +243,9 @@ fn move_continued(parts: &Parts<'_>, victim: u32, continued: &RecordHeader, outc
 
 /// Drops `key` from the index without writing anything: the unlinking of
 /// an expired key with no older version left. The caller holds the log lock.
+/// Through `apply` like every index update, so the block table is held over
+/// the lookup too: unlinks are rare, and only the compactor's own thread and
+/// `stats` take that lock without the log lock.
 fn unlink(parts: &Parts<'_>, key: &[u8]) {
     let update = Update { key, hash: key_hash(key), lsn: 0, put: None };
     apply::apply(parts.storage, parts.index, &mut parts.space.lock(), update, Order::Newest);

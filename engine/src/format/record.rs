@@ -2,7 +2,7 @@
 //! or FIRST, MIDDLE..., LAST, each in its own block, linked by `next_block`,
 //! all with the same lsn: a record larger than a block always, and one that
 //! fits a block when it is split to fill the block before (FIRST, LAST;
-//! `log.rs: SPLIT_ROOM_MIN_BYTES`).
+//! `writer/log.rs: SPLIT_ROOM_MIN_BYTES`).
 //!
 //! A SEAL (header only) ends a LOG block the writer left for a newly
 //! allocated one and names that block in `next_block`; its lsn is the one

@@ -15,10 +15,10 @@
 //! ```
 //!
 //! An index entry holds no key: the key lives in the record it points to and
-//! is compared there (see index.rs). 16 bytes:
+//! is compared there (see index/mod.rs). 16 bytes:
 //!
 //! ```text
-//!   0  4  hash        key_hash(key), see index.rs
+//!   0  4  hash        key_hash(key), see index/mod.rs
 //!   4  4  block       block of the record's first fragment
 //!   8  8  lsn_offset  lsn << 12 | byte offset of the fragment in its block
 //! ```

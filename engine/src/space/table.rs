@@ -235,6 +235,7 @@ impl BlockTable {
     pub fn free_now(&mut self, block: u32) {
         self.set_use(block, BlockUse::Free);
     }
+
     pub fn add_live(&mut self, block: u32, bytes: u32) {
         let live = &mut self.live_bytes[block as usize];
         let before = *live;
@@ -291,8 +292,8 @@ pub(super) fn for_each_log_block(
         }
         // A writer waiting for the lock is woken by this unlock. std's
         // mutex is not fair: the walk may take the lock back before the
-        // writer runs, for one more chunk; the put p99 of the compaction
-        // benchmark improved regardless (sleep_lock.rs).
+        // writer runs, for one more chunk (the cost: docs/BENCHMARKS.md,
+        // the sleeping locks).
         drop(locked);
     }
 }
