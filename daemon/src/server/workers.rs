@@ -1,7 +1,8 @@
 //! The worker pool: threads that run the jobs the event loop does not run
-//! itself (writes under `--sync always`, SCAN, STATS, CHECKPOINT, COMPACT,
-//! unknown commands), one job at a time each, and hand the answers back
-//! through a channel and the loop's waker.
+//! itself (writes under `--sync always`, SCAN, INFO, STATS, CHECKPOINT,
+//! COMPACT, unknown commands; a whole job goes here when any of its requests
+//! is not short), one job at a time each, and hand the answers back through a
+//! channel and the loop's waker.
 
 use crate::context::Context;
 use crate::pipeline::{self, Queued};
