@@ -1,11 +1,14 @@
 //! One real kvd process on a directory: `data.kvdata`, `kvd.sock` and
 //! `kvd.stderr` (what kvd wrote to stderr) live in it, so a test restarts kvd
-//! on the same data by starting it on the same directory again.
+//! on the same data by starting it on the same directory again. Each start
+//! appends to `kvd.stderr`, after a line naming the run, so the log of a
+//! failing restart still holds every earlier run's.
 
 use crate::client::Client;
 use rustix::process::{Pid, Signal, kill_process};
 use std::ffi::OsString;
-use std::fs::File;
+use std::fs::OpenOptions;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
@@ -14,6 +17,12 @@ use std::time::{Duration, Instant};
 /// How long kvd may take from spawn to its first answered handshake
 /// (recovery of a crashed 32 MiB file included, on a loaded machine).
 pub const READY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How long kvd may take to exit after SIGTERM ([`Kvd::stop`]) before it is
+/// SIGKILLed and the test fails: its clean shutdown (a checkpoint of the
+/// file) takes well under a second; a kvd that ignores SIGTERM must not
+/// hang the test run.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The data file's size unless a test asks for another: small enough that
 /// creating it is quick, big enough for a 4 MiB value.
@@ -29,39 +38,92 @@ pub fn temp_dir() -> tempfile::TempDir {
     tempfile::tempdir().expect("create a temp dir")
 }
 
-/// The kvd binary of the running test's profile (`target/<profile>/kvd`),
-/// built with cargo first, once per test process: a crate whose tests run
-/// alone (kvctl's, the kill -9 test's) does not build kvd itself, and an
-/// old binary from an earlier build would test old code. Quick when cargo
-/// has just built it.
+/// Names the kvd binary every [`Launch`] without [`Launch::bin`] starts,
+/// instead of the one [`kvd_bin`] would pick (an absolute path).
+pub const KVD_ENV: &str = "BLOCKKV_KVD";
+
+/// The kvd binary the tests start, found once per test process:
+///
+/// 1. `$BLOCKKV_KVD`, when set and not empty (an absolute path);
+/// 2. else `target/<profile>/kvd` of the running test's profile, when it
+///    exists: `cargo test --workspace` (and so `make test`) builds it before
+///    any test runs. A crate tested alone (`cargo test -p blockkv-cli`)
+///    does not rebuild it: after changing kvd's code, build it
+///    (`cargo build --release -p blockkv-daemon`) or test the workspace;
+/// 3. else, only when that file is missing, it is built with
+///    `cargo build -p blockkv-daemon --bin kvd` in that profile, saying so
+///    on stderr first, cargo's output visible.
+///
+/// A failure (a missing `$BLOCKKV_KVD`, a failed build) is remembered: every
+/// later call panics with the same message and does not run cargo again.
 pub fn kvd_bin() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let test_exe = std::env::current_exe().expect("the test binary's path");
-        // target/<profile>/deps/<test>-<hash>
-        let profile_dir = test_exe.parent().and_then(Path::parent).expect("target/<profile>");
-        let target_dir = profile_dir.parent().expect("target");
-        let profile = profile_dir.file_name().and_then(|name| name.to_str()).expect("a profile name");
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace root");
-        let mut build = Command::new(cargo);
-        build.current_dir(workspace).args(["build", "--quiet", "-p", "blockkv-daemon", "--bin", "kvd"]);
-        build.arg("--target-dir").arg(target_dir);
-        match profile {
-            "debug" => {}
-            "release" => {
-                build.arg("--release");
-            }
-            other => {
-                build.args(["--profile", other]);
-            }
+    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match BIN.get_or_init(find_kvd) {
+        Ok(bin) => bin.clone(),
+        Err(err) => panic!("blockkv-testkit: no kvd binary: {err}"),
+    }
+}
+
+/// [`kvd_bin`]'s search; returns an error instead of panicking, so that
+/// [`OnceLock`] keeps the outcome (a panic would leave it empty, and the next
+/// test would run cargo again).
+fn find_kvd() -> Result<PathBuf, String> {
+    if let Some(bin) = std::env::var_os(KVD_ENV).filter(|value| !value.is_empty()) {
+        let bin = PathBuf::from(bin);
+        if !bin.is_absolute() {
+            return Err(format!(
+                "{KVD_ENV}={} is relative; give an absolute path (tests run in their crate's directory)",
+                bin.display()
+            ));
         }
-        assert!(build.status().expect("run cargo build").success(), "cargo build of kvd failed");
-        let bin = profile_dir.join("kvd");
-        assert!(bin.exists(), "cargo built kvd, but not at {}", bin.display());
-        bin
-    })
-    .clone()
+        if !bin.is_file() {
+            return Err(format!("{KVD_ENV}={} is not a file", bin.display()));
+        }
+        return Ok(bin);
+    }
+    let test_exe = std::env::current_exe().map_err(|err| format!("the test binary's path: {err}"))?;
+    // target/<profile>/deps/<test>-<hash>
+    let profile_dir = test_exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or_else(|| format!("{} is not in target/<profile>/deps", test_exe.display()))?;
+    let bin = profile_dir.join("kvd");
+    if bin.exists() {
+        return Ok(bin);
+    }
+    let target_dir = profile_dir.parent().ok_or_else(|| format!("{} has no parent", profile_dir.display()))?;
+    let profile = profile_dir
+        .file_name()
+        .and_then(|name| name.to_str())
+        .ok_or_else(|| format!("{} names no profile", profile_dir.display()))?;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace root");
+    let mut build = Command::new(&cargo);
+    build.current_dir(workspace).args(["build", "-p", "blockkv-daemon", "--bin", "kvd"]);
+    build.arg("--target-dir").arg(target_dir);
+    match profile {
+        "debug" => {}
+        "release" => {
+            build.arg("--release");
+        }
+        other => {
+            build.args(["--profile", other]);
+        }
+    }
+    // Straight to the process's stderr: the test harness captures eprintln!.
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "blockkv-testkit: {} is missing; building it (set {KVD_ENV} to use another kvd): {build:?}",
+        bin.display()
+    );
+    let status = build.status().map_err(|err| format!("run {}: {err}", Path::new(&cargo).display()))?;
+    if !status.success() {
+        return Err(format!("building {} failed ({status}); cargo's output is above", bin.display()));
+    }
+    if !bin.exists() {
+        return Err(format!("cargo built kvd, but not at {}", bin.display()));
+    }
+    Ok(bin)
 }
 
 /// How to start a kvd: which binary, the data file's size, more arguments.
@@ -109,7 +171,14 @@ impl Launch {
         let bin = self.bin.unwrap_or_else(kvd_bin);
         let socket = dir.join(SOCKET_NAME);
         let stderr_path = dir.join(STDERR_NAME);
-        let stderr = File::create(&stderr_path).expect("create kvd's stderr file");
+        // Append: a restart on the same directory keeps the earlier runs' log.
+        let mut stderr = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&stderr_path)
+            .unwrap_or_else(|err| panic!("open {}: {err}", stderr_path.display()));
+        writeln!(stderr, "--- blockkv-testkit: starting {} {:?} ---", bin.display(), self.args)
+            .unwrap_or_else(|err| panic!("write {}: {err}", stderr_path.display()));
         let child = Command::new(&bin)
             .arg("--data")
             .arg(dir.join(DATA_FILE_NAME))
@@ -163,11 +232,23 @@ impl Kvd {
         kill_process(pid, signal).unwrap_or_else(|err| panic!("send {signal:?} to kvd: {err}"));
     }
 
-    /// SIGTERM, then the exit status and everything kvd wrote to stderr.
+    /// SIGTERM, then the exit status and everything kvd wrote to stderr (this
+    /// run's and earlier runs' on the same directory). A kvd still running
+    /// [`STOP_TIMEOUT`] later is SIGKILLed and the test panics with its stderr.
     pub fn stop(mut self) -> (ExitStatus, String) {
         self.signal(Signal::TERM);
-        let status = self.child.wait().expect("wait for kvd");
-        (status, self.stderr())
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for kvd") {
+                return (status, self.stderr());
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("kvd did not exit within {STOP_TIMEOUT:?} of SIGTERM; SIGKILLed it:\n{}", self.stderr());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// SIGTERM, and kvd must exit 0 (its stderr is in the panic if not).
@@ -182,7 +263,9 @@ impl Kvd {
         let _ = self.child.wait();
     }
 
-    /// What kvd has written to stderr so far.
+    /// What kvd has written to stderr so far, after what earlier runs on the
+    /// same directory wrote (each run after a `--- blockkv-testkit: starting`
+    /// line).
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
     }
