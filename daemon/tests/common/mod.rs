@@ -1,5 +1,5 @@
-//! kvd's end-to-end tests start the kvd cargo built for them (not the
-//! kit's `kvd_bin`, which would build it a second time).
+//! kvd's end-to-end tests start the kvd cargo built for this crate
+//! (`CARGO_BIN_EXE_kvd`), so a change to the daemon is always the one tested.
 
 use blockkv_testkit::{Kvd, Launch};
 use std::path::Path;
