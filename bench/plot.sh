@@ -85,7 +85,7 @@ if os.path.exists(compare_path):
                 c["native_rps"]]) + "\n")
     m, p = compare["machine"], compare["params"]
     with open(f"{data}/compare.title", "w") as f:
-        f.write(f'commit {compare["commit"]}, {compare["started"][:10]}, {m["nproc"]} cores {m["cpu_model"]}, '
+        f.write(f'{compare["started"][:10]}, {m["nproc"]} cores {m["cpu_model"]}, '
                 f'redis-server {compare["redis_version"]}; {p["rounds"]} rounds x {p["requests"]} requests, '
                 f'{p["clients"]} clients, {p["value_bytes"]} B values; load {m["load_before"].split()[0]} -> {m["load_after"].split()[0]}')
 
@@ -111,7 +111,7 @@ def fmt(v, digits=0):
     return f"{v:,.{digits}f}"
 if os.path.exists(compare_path):
     m, p = compare["machine"], compare["params"]
-    lines += [f'`make bench` (bench/compare.sh), commit {compare["commit"]}, {compare["started"]}: '
+    lines += [f'`make bench` (bench/compare.sh), {compare["started"]}: '
               f'{m["nproc"]} cores ({m["cpu_model"]}), kernel {m["kernel"]}, redis-server {compare["redis_version"]}; '
               f'{p["rounds"]} rounds of {fmt(p["requests"])} requests per cell, {p["clients"]} clients, '
               f'{p["value_bytes"]}-byte values, {fmt(p["keys"])} keys; load average {m["load_before"]} before, {m["load_after"]} after.', '',
@@ -159,7 +159,7 @@ set output "$out/throughput.png"
 set title "kvd and redis-server over a Unix socket, redis-benchmark (higher is better)\n{/*0.8 $title}"
 set ylabel "requests/s"
 set style data histograms; set style histogram clustered gap 1
-set xtics noenhanced; set format y "%.0s%c"; set yrange [0:*]
+set xtics noenhanced; set format y "%.1s%c"; set yrange [0:*]
 plot "$data/cells.dat" using 2:xtic(1) title "kvd (RESP)", '' using 3 title "redis-server", '' using 14 title "kvd, kv-bench (native)"
 GP
     gnuplot <<GP
