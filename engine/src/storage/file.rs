@@ -81,7 +81,7 @@ impl FileStorage {
         let result = (|| {
             // fallocate reserves the space (contiguous where it can) and fails
             // early on a full filesystem, but leaves "unwritten" extents that
-            // ext4 converts on every first write: measured 222k vs 295k puts/s.
+            // ext4 converts on every first write (the cost: docs/BENCHMARKS.md).
             // Writing the zeros once at creation removes that cost for good.
             rustix::fs::fallocate(&file, rustix::fs::FallocateFlags::empty(), 0, len).map_err(io::Error::from)?;
             let zeros = vec![0u8; ZERO_CHUNK_BYTES];
