@@ -246,4 +246,45 @@ mod tests {
         assert!(!set.fits(2) && set.fits(3) && set.fits(7));
         assert!(lookup(b"ping").fits(1) && lookup(b"ping").fits(5));
     }
+
+    #[test]
+    fn the_command_table_is_pinned_row_by_row() {
+        // Each command's arity (Redis's convention), where it runs and the STATS counter it
+        // shares: an edit to one row that changes any of them fails here, not in production.
+        let expected: [(&str, i32, Weight, Option<&str>); 28] = [
+            ("get", 2, Read, Some("get")),
+            ("set", -3, Write, Some("put")),
+            ("setex", 4, Write, Some("put")),
+            ("psetex", 4, Write, Some("put")),
+            ("setnx", 3, Write, Some("put")),
+            ("mget", -2, Read, Some("get")),
+            ("mset", -3, Write, Some("batch")),
+            ("incr", 2, Write, Some("put")),
+            ("decr", 2, Write, Some("put")),
+            ("incrby", 3, Write, Some("put")),
+            ("decrby", 3, Write, Some("put")),
+            ("del", -2, Write, Some("delete")),
+            ("exists", -2, Read, Some("exists")),
+            ("expire", 3, Write, Some("expire")),
+            ("pexpire", 3, Write, Some("expire")),
+            ("ttl", 2, Read, Some("ttl")),
+            ("pttl", 2, Read, Some("ttl")),
+            ("persist", 2, Write, Some("expire")),
+            ("scan", -2, Heavy, Some("scan")),
+            ("dbsize", 1, Read, None),
+            ("ping", -1, Read, Some("ping")),
+            ("echo", 2, Read, None),
+            ("info", -1, Heavy, Some("stats")),
+            ("command", -1, Read, None),
+            ("config", -2, Read, None),
+            ("client", -2, Read, None),
+            ("select", 2, Read, None),
+            ("quit", -1, Read, None),
+        ];
+        assert_eq!(SPECS.len(), expected.len());
+        for (spec, (name, arity, weight, counter)) in SPECS.iter().zip(expected) {
+            assert_eq!((spec.name, spec.arity, spec.weight), (name, arity, weight), "{name}");
+            assert_eq!(spec.metric, counter.map(slot), "{name}: counter");
+        }
+    }
 }
