@@ -21,14 +21,16 @@
 //!
 //! A torn tail after a crash is normal: it is a note, not a problem.
 
-use crate::format::block::BlockKind;
+use crate::format::block::{BlockHeader, BlockKind};
 use crate::format::record::FragmentKind;
-use crate::index::key_hash;
 use crate::index::lookup;
 use crate::index::read::{read_fragment, record_extents};
-use crate::recovery::scan::{Found, drop_unfinished_batches, find_records};
+use crate::index::scan::Damage;
+use crate::index::{Index, key_hash};
+use crate::recovery::scan::{Found, Record, drop_unfinished_batches, find_records};
 use crate::recovery::{SlotStatus, scan_headers};
 use crate::space::{BlockTable, BlockUse};
+use crate::storage::Storage;
 use crate::store::Store;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -113,156 +115,189 @@ impl Store {
         let done = AtomicU64::new(0);
         let tick = || progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
         let Found { records, damaged, .. } = find_records(storage, &headers, true, engine.clock.now_ms(), &tick);
-        // Damage where recovery cut the log (and after it) is the torn tail
-        // of a crash, which recovery discards: the same as what it found.
-        let cut = self.recovery_report().tail_cut.as_ref().map(|cut| {
-            let generation = headers[cut.block as usize].map_or(0, |h| h.generation);
-            (cut.block, cut.offset, generation)
-        });
-        let in_cut_tail = |block: u32, offset: u32| {
-            cut.is_some_and(|(cut_block, cut_offset, cut_generation)| {
-                (block == cut_block && offset >= cut_offset)
-                    || headers[block as usize]
-                        .is_some_and(|h| h.kind == BlockKind::Log && h.generation > cut_generation)
-            })
-        };
-        let mut tail_damage = 0;
-        for damage in &damaged {
-            if in_cut_tail(damage.block, damage.offset) {
-                tail_damage += 1;
-                continue;
-            }
-            report.error(Some(damage.block), Some(damage.offset), damage.reason.clone(), damage.key_hint.clone());
-            report.damaged_at.push((damage.block, damage.offset));
-        }
-        if tail_damage > 0 {
-            report.notes.push(format!("{tail_damage} torn records lie in the cut tail (discarded at the next open)"));
-        }
-        report.totals.damaged_records = damaged.len() as u64 - tail_damage;
+        report_damage(self, &headers, &damaged, &mut report);
         report.totals.records_scanned = records.len() as u64;
 
-        // The newest record of each key within the log; records beyond its
-        // end were cut by recovery (a torn tail) and are not the truth.
         let last_lsn = self.stats().last_lsn;
-        let mut records = records;
-        records.sort_unstable_by_key(|r| r.header.lsn);
-        let max_lsn = records.last().map_or(0, |r| r.header.lsn);
-        let records = drop_unfinished_batches(records, max_lsn);
-        let beyond = records.iter().filter(|r| r.header.lsn > last_lsn).count();
-        if beyond > 0 {
-            report.notes.push(format!("{beyond} records lie beyond the end of the log (lsn > {last_lsn}): a cut tail"));
-        }
+        let records = within_the_log(records, last_lsn, &mut report);
         let mut newest = HashMap::with_capacity(records.len());
         for record in records.iter().filter(|r| r.header.lsn <= last_lsn) {
             newest.insert(record.key.as_slice(), record);
         }
-        let now = engine.clock.now_ms();
         // Lock order (engine.rs): the log before the block table.
         let head = engine.writer.lock().active_block();
         let table = engine.space.lock();
-        // Keys with a put a full scan would still read once free blocks are
-        // reused: at or above the floor a new block header would carry (the
-        // oldest generation not yet free). One pass, not one per tombstone.
-        let floor = table.oldest_generation().unwrap_or(u64::MAX);
-        let visible_puts: HashSet<&[u8]> = records
-            .iter()
-            .filter(|r| r.header.lsn <= last_lsn && !r.header.is_tombstone() && !r.extents.is_empty())
-            .filter(|r| headers[r.block as usize].is_some_and(|h| h.generation >= floor))
-            .map(|r| r.key.as_slice())
-            .collect();
+        let visible_puts = visible_puts(&records, &headers, &table, last_lsn);
+        let check = KeyCheck {
+            storage,
+            index: &engine.index,
+            table: &table,
+            visible_puts: &visible_puts,
+            now: engine.clock.now_ms(),
+        };
         let mut live = vec![0u64; table.block_count() as usize];
         for (key, record) in &newest {
-            let key = key.to_vec();
-            let found = lookup::find(storage, &engine.index, &key, key_hash(&key)).current;
-            let at = (Some(record.block), Some(record.offset));
-            if record.header.is_tombstone() {
-                report.totals.tombstones += 1;
-                if found.is_some() {
-                    report.error(at.0, at.1, "deleted key is still in the index".into(), Some(key.clone()));
-                }
-                // A tombstone in a free block is gone once the block is
-                // reused; that is safe (the compactor's drop rule) only if
-                // no older version of the key lies where a full scan would
-                // still look then (`visible_puts`). This tombstone is the
-                // key's newest record, so every such put is older.
-                if table.use_of(record.block) == BlockUse::Free && visible_puts.contains(key.as_slice()) {
-                    let what =
-                        "tombstone in a free block while an older version survives: reusing the block would undo the delete"
-                            .into();
-                    report.error(at.0, at.1, what, Some(key));
-                }
-                continue;
-            }
-            let expires = record.header.expires_ms;
-            if found.is_none() && expires != 0 && expires <= now {
-                // Expired, and dropped from the index by the compactor (or
-                // never re-added): reads treat it as absent either way.
-                continue;
-            }
-            report.totals.live_records += 1;
-            let Some(current) = found else {
-                report.error(
-                    at.0,
-                    at.1,
-                    format!("newest record (lsn {}) is not in the index", record.header.lsn),
-                    Some(key),
-                );
-                continue;
-            };
-            if current.entry.lsn() != record.header.lsn {
-                let what = format!(
-                    "index names lsn {} but the newest record is lsn {}",
-                    current.entry.lsn(),
-                    record.header.lsn
-                );
-                report.error(at.0, at.1, what, Some(key.clone()));
-            }
-            let expires = current.first.header.expires_ms;
-            if expires != 0 && expires <= now {
-                report.totals.expired_keys += 1;
-            } else if expires > now.saturating_add(TTL_MS_SANE_MAX) {
-                report.warning(
-                    at.0,
-                    at.1,
-                    format!("expiry {expires} ms is more than 100 years away"),
-                    Some(key.clone()),
-                );
-            }
-            match record_extents(storage, current.entry.block, &current.first) {
-                Ok(extents) => {
-                    for (block, bytes) in extents {
-                        live[block as usize] += u64::from(bytes);
-                        if !matches!(table.use_of(block), BlockUse::Log { .. }) {
-                            let what = "block holds a live record but is not in use in the bitmap".into();
-                            report.error(Some(block), None, what, Some(key.clone()));
-                        }
-                    }
-                }
-                Err(err) => report.error(at.0, at.1, format!("live record unreadable: {err}"), Some(key)),
-            }
+            check.newest(key, record, &mut live, &mut report);
         }
         check_index_entries(self, &table, &mut report);
-        for block in 0..table.block_count() {
-            let accounted = u64::from(table.live_table()[block as usize]);
-            if matches!(table.use_of(block), BlockUse::Log { .. }) && live[block as usize] == 0 && Some(block) != head {
-                report.totals.blocks_reclaimable += 1;
-            }
-            if matches!(table.use_of(block), BlockUse::Log { .. }) && accounted != live[block as usize] {
-                let what = format!("live-byte accounting says {accounted}, the records say {}", live[block as usize]);
-                report.warning(Some(block), None, what, None);
-            }
-            match table.use_of(block) {
-                BlockUse::Log { .. } => report.totals.blocks_log += 1,
-                BlockUse::Snapshot => report.totals.blocks_snapshot += 1,
-                BlockUse::Free => report.totals.blocks_free += 1,
-                BlockUse::Meta | BlockUse::Pending { .. } => {}
-            }
-        }
-        report.totals.blocks = u64::from(table.block_count());
-        report.totals.blocks_pending_free = table.pending_count();
+        count_blocks(&table, &live, head, &mut report);
         report.totals.keys = engine.index.len();
         report
     }
+}
+
+/// Reports the damage the scan found, except where recovery cut the log (and
+/// after it): that is the torn tail of a crash, which recovery discards.
+fn report_damage(store: &Store, headers: &[Option<BlockHeader>], damaged: &[Damage], report: &mut FsckReport) {
+    let cut = store.recovery_report().tail_cut.as_ref().map(|cut| {
+        let generation = headers[cut.block as usize].map_or(0, |h| h.generation);
+        (cut.block, cut.offset, generation)
+    });
+    let in_cut_tail = |block: u32, offset: u32| {
+        cut.is_some_and(|(cut_block, cut_offset, cut_generation)| {
+            (block == cut_block && offset >= cut_offset)
+                || headers[block as usize].is_some_and(|h| h.kind == BlockKind::Log && h.generation > cut_generation)
+        })
+    };
+    let mut tail_damage = 0;
+    for damage in damaged {
+        if in_cut_tail(damage.block, damage.offset) {
+            tail_damage += 1;
+            continue;
+        }
+        report.error(Some(damage.block), Some(damage.offset), damage.reason.clone(), damage.key_hint.clone());
+        report.damaged_at.push((damage.block, damage.offset));
+    }
+    if tail_damage > 0 {
+        report.notes.push(format!("{tail_damage} torn records lie in the cut tail (discarded at the next open)"));
+    }
+    report.totals.damaged_records = damaged.len() as u64 - tail_damage;
+}
+
+/// The records in LSN order without unfinished batches, noting those beyond
+/// the log's end: recovery cut them (a torn tail) and they are not the truth.
+fn within_the_log(mut records: Vec<Record>, last_lsn: u64, report: &mut FsckReport) -> Vec<Record> {
+    records.sort_unstable_by_key(|r| r.header.lsn);
+    let max_lsn = records.last().map_or(0, |r| r.header.lsn);
+    let records = drop_unfinished_batches(records, max_lsn);
+    let beyond = records.iter().filter(|r| r.header.lsn > last_lsn).count();
+    if beyond > 0 {
+        report.notes.push(format!("{beyond} records lie beyond the end of the log (lsn > {last_lsn}): a cut tail"));
+    }
+    records
+}
+
+/// Keys with a put a full scan would still read once free blocks are reused:
+/// at or above the floor a new block header would carry (the oldest
+/// generation not yet free). One pass, not one per tombstone.
+fn visible_puts<'a>(
+    records: &'a [Record],
+    headers: &[Option<BlockHeader>],
+    table: &BlockTable,
+    last_lsn: u64,
+) -> HashSet<&'a [u8]> {
+    let floor = table.oldest_generation().unwrap_or(u64::MAX);
+    records
+        .iter()
+        .filter(|r| r.header.lsn <= last_lsn && !r.header.is_tombstone() && !r.extents.is_empty())
+        .filter(|r| headers[r.block as usize].is_some_and(|h| h.generation >= floor))
+        .map(|r| r.key.as_slice())
+        .collect()
+}
+
+/// What checking each key's newest record against the index needs.
+struct KeyCheck<'a> {
+    storage: &'a dyn Storage,
+    index: &'a Index,
+    table: &'a BlockTable,
+    visible_puts: &'a HashSet<&'a [u8]>,
+    now: u64,
+}
+
+impl KeyCheck<'_> {
+    /// Checks `record`, the newest of `key`, against the index, and adds
+    /// the bytes of a live record to `live` (per block).
+    fn newest(&self, key: &[u8], record: &Record, live: &mut [u64], report: &mut FsckReport) {
+        let key = key.to_vec();
+        let found = lookup::find(self.storage, self.index, &key, key_hash(&key)).current;
+        let at = (Some(record.block), Some(record.offset));
+        if record.header.is_tombstone() {
+            report.totals.tombstones += 1;
+            if found.is_some() {
+                report.error(at.0, at.1, "deleted key is still in the index".into(), Some(key.clone()));
+            }
+            // A tombstone in a free block is gone once the block is
+            // reused; that is safe (the compactor's drop rule) only if
+            // no older version of the key lies where a full scan would
+            // still look then (`visible_puts`). This tombstone is the
+            // key's newest record, so every such put is older.
+            if self.table.use_of(record.block) == BlockUse::Free && self.visible_puts.contains(key.as_slice()) {
+                let what =
+                    "tombstone in a free block while an older version survives: reusing the block would undo the delete"
+                        .into();
+                report.error(at.0, at.1, what, Some(key));
+            }
+            return;
+        }
+        let expires = record.header.expires_ms;
+        if found.is_none() && expires != 0 && expires <= self.now {
+            // Expired, and dropped from the index by the compactor (or
+            // never re-added): reads treat it as absent either way.
+            return;
+        }
+        report.totals.live_records += 1;
+        let Some(current) = found else {
+            let what = format!("newest record (lsn {}) is not in the index", record.header.lsn);
+            report.error(at.0, at.1, what, Some(key));
+            return;
+        };
+        if current.entry.lsn() != record.header.lsn {
+            let what =
+                format!("index names lsn {} but the newest record is lsn {}", current.entry.lsn(), record.header.lsn);
+            report.error(at.0, at.1, what, Some(key.clone()));
+        }
+        let expires = current.first.header.expires_ms;
+        if expires != 0 && expires <= self.now {
+            report.totals.expired_keys += 1;
+        } else if expires > self.now.saturating_add(TTL_MS_SANE_MAX) {
+            report.warning(at.0, at.1, format!("expiry {expires} ms is more than 100 years away"), Some(key.clone()));
+        }
+        match record_extents(self.storage, current.entry.block, &current.first) {
+            Ok(extents) => {
+                for (block, bytes) in extents {
+                    live[block as usize] += u64::from(bytes);
+                    if !matches!(self.table.use_of(block), BlockUse::Log { .. }) {
+                        let what = "block holds a live record but is not in use in the bitmap".into();
+                        report.error(Some(block), None, what, Some(key.clone()));
+                    }
+                }
+            }
+            Err(err) => report.error(at.0, at.1, format!("live record unreadable: {err}"), Some(key)),
+        }
+    }
+}
+
+/// The block totals, and the live-byte accounting against what the records
+/// say (`live`); `head` is the log's active block, never reclaimable.
+fn count_blocks(table: &BlockTable, live: &[u64], head: Option<u32>, report: &mut FsckReport) {
+    for block in 0..table.block_count() {
+        let accounted = u64::from(table.live_table()[block as usize]);
+        if matches!(table.use_of(block), BlockUse::Log { .. }) && live[block as usize] == 0 && Some(block) != head {
+            report.totals.blocks_reclaimable += 1;
+        }
+        if matches!(table.use_of(block), BlockUse::Log { .. }) && accounted != live[block as usize] {
+            let what = format!("live-byte accounting says {accounted}, the records say {}", live[block as usize]);
+            report.warning(Some(block), None, what, None);
+        }
+        match table.use_of(block) {
+            BlockUse::Log { .. } => report.totals.blocks_log += 1,
+            BlockUse::Snapshot => report.totals.blocks_snapshot += 1,
+            BlockUse::Free => report.totals.blocks_free += 1,
+            BlockUse::Meta | BlockUse::Pending { .. } => {}
+        }
+    }
+    report.totals.blocks = u64::from(table.block_count());
+    report.totals.blocks_pending_free = table.pending_count();
 }
 
 /// Every index entry must lead to the first fragment of a record in a LOG
