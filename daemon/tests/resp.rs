@@ -141,6 +141,33 @@ fn expiry_commands_follow_redis() {
 }
 
 #[test]
+fn expire_times_past_redis_s_range_are_refused_and_write_nothing() {
+    // Redis refuses a time to live whose absolute time (now + ttl) does not fit a
+    // signed 64-bit count of milliseconds; kvd answers the same error and keeps the key.
+    let dir = temp_dir();
+    let kvd = start(dir.path(), &[]);
+    let mut con = connect(&kvd);
+    let () = con.set("k", "before").expect("set");
+    let refused = [
+        ("set", redis::cmd("SET").arg("k").arg("v").arg("EX").arg(10_000_000_000_000_000_i64).clone()),
+        ("set", redis::cmd("SET").arg("k").arg("v").arg("PX").arg(i64::MAX).clone()),
+        ("setex", redis::cmd("SETEX").arg("k").arg(i64::MAX / 1000).arg("v").clone()),
+        ("psetex", redis::cmd("PSETEX").arg("k").arg(i64::MAX - 1).arg("v").clone()),
+        ("expire", redis::cmd("EXPIRE").arg("k").arg(i64::MAX / 1000).clone()),
+        ("pexpire", redis::cmd("PEXPIRE").arg("k").arg(i64::MAX).clone()),
+    ];
+    for (name, command) in refused {
+        let error = error_text(command.query::<Value>(&mut con));
+        assert_eq!(error, format!("ERR invalid expire time in '{name}' command"));
+    }
+    assert_eq!(con.get::<_, String>("k").expect("get"), "before");
+    assert_eq!(con.ttl::<_, i64>("k").expect("ttl"), -1);
+    // A hundred years is in range.
+    let () = redis::cmd("SET").arg("k").arg("v").arg("EX").arg(3_153_600_000_i64).query(&mut con).expect("set ex");
+    assert!(con.ttl::<_, i64>("k").expect("ttl") > 3_153_599_000);
+}
+
+#[test]
 fn scan_pages_through_every_key_once() {
     // SCAN with MATCH prefix* and COUNT visits each matching key exactly once.
     let dir = temp_dir();

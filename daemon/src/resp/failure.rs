@@ -4,6 +4,7 @@
 
 use blockkv_engine::Error;
 use blockkv_protocol::resp::put_error;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A command's failure, written as `-CODE message`.
 pub(crate) struct Failure(String);
@@ -67,4 +68,19 @@ pub fn put_engine_error(out: &mut Vec<u8>, err: &Error) {
 /// An argument as an i64, or the Redis error for one that is not.
 pub(crate) fn integer_arg(arg: &[u8]) -> Result<i64, Failure> {
     blockkv_engine::parse_integer(arg).ok_or_else(Failure::not_an_integer)
+}
+
+/// A positive `amount` of `unit_ms` milliseconds as a time to live, checked
+/// as Redis checks it: the absolute time it makes (now plus the time to
+/// live) must fit a signed 64-bit count of milliseconds, else `invalid
+/// expire time in 'NAME' command`.
+pub(crate) fn expire_ms(amount: i64, unit_ms: u64, name: &str) -> Result<Duration, Failure> {
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_millis() as u64);
+    u64::try_from(amount)
+        .ok()
+        .filter(|&amount| amount > 0)
+        .and_then(|amount| amount.checked_mul(unit_ms))
+        .filter(|&ms| ms.checked_add(now_ms).is_some_and(|at| at <= i64::MAX as u64))
+        .map(Duration::from_millis)
+        .ok_or_else(|| Failure::err(format_args!("invalid expire time in '{name}' command")))
 }

@@ -1,11 +1,10 @@
 //! Key commands: EXPIRE, PEXPIRE, TTL, PTTL, PERSIST, SCAN, DBSIZE. SCAN's
 //! cursors are kept in `scan_cursors.rs`.
 
-use super::failure::{Failure, Reply, integer_arg};
+use super::failure::{Failure, Reply, expire_ms, integer_arg};
 use crate::context::Context;
 use blockkv_engine::KeyTtl;
 use blockkv_protocol::resp::{Command, put_array_header, put_bulk, put_integer};
-use std::time::Duration;
 
 /// Keys one SCAN returns when COUNT is not given (Redis's default).
 const SCAN_COUNT_DEFAULT: usize = 10;
@@ -18,10 +17,8 @@ fn expire_with(ctx: &Context, key: &[u8], amount: i64, unit_ms: u64, name: &str,
         put_integer(out, i64::from(ctx.store.delete(key)?));
         return Ok(());
     }
-    let ms = (amount as u64)
-        .checked_mul(unit_ms)
-        .ok_or_else(|| Failure::err(format_args!("invalid expire time in '{name}' command")))?;
-    put_integer(out, i64::from(ctx.store.expire(key, Some(Duration::from_millis(ms)))?));
+    let ttl = expire_ms(amount, unit_ms, name)?;
+    put_integer(out, i64::from(ctx.store.expire(key, Some(ttl))?));
     Ok(())
 }
 

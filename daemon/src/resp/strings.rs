@@ -1,11 +1,10 @@
 //! The string commands: GET, SET (EX, PX, NX, XX), SETEX, PSETEX, SETNX,
 //! MGET, MSET, INCR, DECR, INCRBY, DECRBY, DEL, EXISTS.
 
-use super::failure::{Failure, Reply, integer_arg};
+use super::failure::{Failure, Reply, expire_ms, integer_arg};
 use crate::context::Context;
 use blockkv_engine::{BatchOp, PutCondition};
 use blockkv_protocol::resp::{Command, put_array_header, put_bulk, put_integer, put_null, put_simple};
-use std::time::Duration;
 
 pub(super) fn get(ctx: &Context, args: &Command, out: &mut Vec<u8>) -> Reply {
     match ctx.store.get(&args[1])? {
@@ -24,13 +23,8 @@ pub(super) fn set(ctx: &Context, args: &Command, out: &mut Vec<u8>) -> Reply {
         match option.as_slice() {
             b"EX" | b"PX" if ttl.is_none() => {
                 let amount = integer_arg(options.next().ok_or_else(Failure::syntax)?)?;
-                if amount <= 0 {
-                    return Err(Failure::err("invalid expire time in 'set' command"));
-                }
-                let amount = amount as u64;
-                let ms = if option == b"EX" { amount.checked_mul(1000) } else { Some(amount) };
-                let ms = ms.ok_or_else(|| Failure::err("invalid expire time in 'set' command"))?;
-                ttl = Some(Duration::from_millis(ms));
+                let unit_ms = if option == b"EX" { 1000 } else { 1 };
+                ttl = Some(expire_ms(amount, unit_ms, "set")?);
             }
             b"NX" if condition.is_none() => condition = Some(PutCondition::IfAbsent),
             b"XX" if condition.is_none() => condition = Some(PutCondition::IfPresent),
@@ -51,10 +45,8 @@ pub(super) fn set(ctx: &Context, args: &Command, out: &mut Vec<u8>) -> Reply {
 
 /// SETEX key seconds value / PSETEX key milliseconds value.
 fn set_expiring(ctx: &Context, args: &Command, unit_ms: u64, name: &str, out: &mut Vec<u8>) -> Reply {
-    let invalid = || Failure::err(format_args!("invalid expire time in '{name}' command"));
-    let amount = integer_arg(&args[2])?;
-    let ms = u64::try_from(amount).ok().filter(|&n| n > 0).and_then(|n| n.checked_mul(unit_ms)).ok_or_else(invalid)?;
-    ctx.store.put_with_ttl(&args[1], &args[3], Some(Duration::from_millis(ms)))?;
+    let ttl = expire_ms(integer_arg(&args[2])?, unit_ms, name)?;
+    ctx.store.put_with_ttl(&args[1], &args[3], Some(ttl))?;
     put_simple(out, "OK");
     Ok(())
 }
