@@ -141,6 +141,33 @@ fn expiry_commands_follow_redis() {
 }
 
 #[test]
+fn auth_without_a_password_and_time_answer_as_redis_does() {
+    // With no password set, Redis accepts the default user with any password, refuses a
+    // password alone and knows no other user; TIME is [seconds, microseconds] as bulk strings.
+    let dir = temp_dir();
+    let kvd = start(dir.path(), &[]);
+    let mut con = connect(&kvd);
+    assert_eq!(
+        error_text(redis::cmd("AUTH").arg("secret").query::<Value>(&mut con)),
+        "ERR AUTH <password> called without any password configured for the default user. \
+         Are you sure your configuration is correct?"
+    );
+    let () = redis::cmd("AUTH").arg("default").arg("anything").query(&mut con).expect("auth default");
+    assert_eq!(
+        error_text(redis::cmd("AUTH").arg("bob").arg("x").query::<Value>(&mut con)),
+        "WRONGPASS invalid username-password pair or user is disabled."
+    );
+    assert_eq!(error_text(redis::cmd("AUTH").arg("a").arg("b").arg("c").query::<Value>(&mut con)), "ERR syntax error");
+    let (seconds, micros): (u64, u32) = redis::cmd("TIME").query(&mut con).expect("time");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+    assert!(seconds.abs_diff(now) <= 5 && micros < 1_000_000, "{seconds} {micros} against {now}");
+    assert_eq!(
+        error_text(redis::cmd("TIME").arg("x").query::<Value>(&mut con)),
+        "ERR wrong number of arguments for 'time' command"
+    );
+}
+
+#[test]
 fn expire_times_past_redis_s_range_are_refused_and_write_nothing() {
     // Redis refuses a time to live whose absolute time (now + ttl) does not fit a
     // signed 64-bit count of milliseconds; kvd answers the same error and keeps the key.

@@ -9,6 +9,7 @@ use blockkv_engine::SyncPolicy;
 use blockkv_protocol::resp::{Command, put_array_header, put_bulk, put_null, put_simple};
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// What INFO's `redis_version` says: the Redis release whose commands and
 /// replies kvd's RESP follows, for clients that check it before using a
@@ -131,6 +132,34 @@ pub(super) fn select(_ctx: &Context, args: &Command, out: &mut Vec<u8>) -> Reply
         return Err(Failure::err("DB index is out of range"));
     }
     put_simple(out, "OK");
+    Ok(())
+}
+
+/// AUTH [username] password, answered as Redis answers it while the default
+/// user has no password (kvd has none to set): the default user's name with
+/// any password is accepted, a password alone is refused, another user is
+/// not known.
+pub(super) fn auth(_ctx: &Context, args: &Command, out: &mut Vec<u8>) -> Reply {
+    match args.len() {
+        2 => Err(Failure::err(
+            "AUTH <password> called without any password configured for the default user. \
+             Are you sure your configuration is correct?",
+        )),
+        3 if &args[1] == b"default" => {
+            put_simple(out, "OK");
+            Ok(())
+        }
+        3 => Err(Failure::coded("WRONGPASS invalid username-password pair or user is disabled.")),
+        _ => Err(Failure::syntax()),
+    }
+}
+
+/// TIME: the server's clock as [unix seconds, microseconds within the second].
+pub(super) fn time(_ctx: &Context, _args: &Command, out: &mut Vec<u8>) -> Reply {
+    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    put_array_header(out, 2);
+    put_bulk(out, since.as_secs().to_string().as_bytes());
+    put_bulk(out, since.subsec_micros().to_string().as_bytes());
     Ok(())
 }
 

@@ -68,7 +68,7 @@ impl Spec {
 }
 
 /// Every command kvd runs; the most frequent first, since lookup walks it.
-static SPECS: [Spec; 28] = [
+static SPECS: [Spec; 30] = [
     Spec::new("get", 2, Read, Some("get"), strings::get).with(Shortcut::Prefetch),
     Spec::new("set", -3, Write, Some("put"), strings::set).with(Shortcut::SharedPut),
     Spec::new("setex", 4, Write, Some("put"), strings::setex),
@@ -96,6 +96,8 @@ static SPECS: [Spec; 28] = [
     Spec::new("config", -2, Read, None, server::config),
     Spec::new("client", -2, Read, None, server::client),
     Spec::new("select", 2, Read, None, server::select),
+    Spec::new("auth", -2, Read, None, server::auth),
+    Spec::new("time", 1, Read, None, server::time),
     Spec::new("quit", -1, Read, None, server::quit).closing(),
 ];
 
@@ -251,7 +253,7 @@ mod tests {
     fn the_command_table_is_pinned_row_by_row() {
         // Each command's arity (Redis's convention), where it runs and the STATS counter it
         // shares: an edit to one row that changes any of them fails here, not in production.
-        let expected: [(&str, i32, Weight, Option<&str>); 28] = [
+        let expected: [(&str, i32, Weight, Option<&str>); 30] = [
             ("get", 2, Read, Some("get")),
             ("set", -3, Write, Some("put")),
             ("setex", 4, Write, Some("put")),
@@ -279,6 +281,8 @@ mod tests {
             ("config", -2, Read, None),
             ("client", -2, Read, None),
             ("select", 2, Read, None),
+            ("auth", -2, Read, None),
+            ("time", 1, Read, None),
             ("quit", -1, Read, None),
         ];
         assert_eq!(SPECS.len(), expected.len());
