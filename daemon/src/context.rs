@@ -1,10 +1,14 @@
 //! What every command runs against, native and RESP alike: the store, the
-//! counters, the RESP SCAN cursors, and the settings INFO and STATS show.
-//! The event loop holds one; each worker holds a clone.
+//! counters, the RESP SCAN cursors, the connected clients, the watched
+//! keys, and the settings INFO and STATS show. The event loop holds one;
+//! each worker holds a clone.
 
+use crate::clients::Clients;
 use crate::metrics::Metrics;
 use crate::scan_cursors::ScanCursors;
+use crate::watches::Watches;
 use blockkv_engine::{Store, SyncPolicy};
+use parking_lot::RwLock;
 use std::sync::Arc;
 
 #[derive(Debug, Clone)]
@@ -18,6 +22,31 @@ pub struct Context {
     pub sync_policy: SyncPolicy,
     /// RESP SCAN iterations in progress, shared by every connection.
     pub cursors: Arc<ScanCursors>,
+    pub clients: Arc<Clients>,
+    /// The socket clients connect to (CLIENT LIST's addr).
+    pub socket_path: Arc<str>,
+    pub watches: Arc<Watches>,
+    /// Every command runs holding one side: most share it; EXEC and the
+    /// commands that read several keys or read then write take it alone,
+    /// so no other command runs between their reads and their writes.
+    pub isolation: Arc<RwLock<()>>,
+}
+
+impl Context {
+    /// A context for `store` with fresh counters, clients and watches.
+    pub fn new(store: Arc<Store>, data_path: &str, socket_path: &str, sync_policy: SyncPolicy) -> Context {
+        Context {
+            store,
+            metrics: Arc::new(Metrics::default()),
+            data_path: data_path.into(),
+            sync_policy,
+            cursors: Arc::new(ScanCursors::default()),
+            clients: Arc::new(Clients::default()),
+            socket_path: socket_path.into(),
+            watches: Arc::new(Watches::default()),
+            isolation: Arc::new(RwLock::new(())),
+        }
+    }
 }
 
 impl Context {

@@ -22,13 +22,35 @@ const _: () = assert!(put_request_bytes(KEY_BYTES_MAX, VALUE_BYTES_MAX) <= FRAME
 pub fn handle(ctx: &Context, request: Request) -> Response {
     let started = Instant::now();
     let index = request.kind_index();
-    let response = run(ctx, request).unwrap_or_else(|err| error_response(&err));
+    let response = {
+        // Beside other commands, never between a RESP transaction's reads and writes.
+        let _shared = ctx.isolation.read();
+        let touched = written_keys(&request);
+        let response = run(ctx, request).unwrap_or_else(|err| error_response(&err));
+        touched.iter().for_each(|key| ctx.watches.touch(key));
+        response
+    };
     let ok = !matches!(response, Response::Error { .. });
     ctx.metrics.record(index, started.elapsed().as_micros() as u64, ok);
     if !ok {
         tracing::debug!(command = COMMANDS[index], "request refused: {response:?}");
     }
     response
+}
+
+/// The keys a native request may change, for RESP WATCH (a spurious touch
+/// only costs a watcher a retry; a missed one would lose an update).
+fn written_keys(request: &Request) -> Vec<Vec<u8>> {
+    match request {
+        Request::Put { key, .. } | Request::Delete { key } | Request::Expire { key, .. } => vec![key.clone()],
+        Request::Batch(ops) => ops
+            .iter()
+            .map(|op| match op {
+                BatchOp::Put { key, .. } | BatchOp::Delete { key } => key.clone(),
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 fn ttl(ttl_ms: Option<u64>) -> Option<Duration> {

@@ -12,6 +12,7 @@
 //! - `handler`: the native protocol's commands; `resp/`: RESP's.
 #![deny(unsafe_code)]
 
+mod clients;
 mod config;
 mod context;
 mod detach;
@@ -24,6 +25,7 @@ mod resp;
 mod scan_cursors;
 mod server;
 mod socket;
+mod watches;
 mod weight;
 
 use anyhow::Context;
@@ -109,13 +111,12 @@ fn run(
     let pidfile = args.pidfile_path().map(|path| detach::PidFile::write(&path)).transpose()?;
     tracing::info!(socket = %socket_path.display(), pid = std::process::id(), "listening");
     readiness.ready();
-    let ctx = context::Context {
-        store: store.clone(),
-        metrics: Arc::new(metrics::Metrics::default()),
-        data_path: data.display().to_string().into(),
-        sync_policy: args.sync_policy(),
-        cursors: Arc::new(scan_cursors::ScanCursors::default()),
-    };
+    let ctx = context::Context::new(
+        store.clone(),
+        &data.display().to_string(),
+        &socket_path.display().to_string(),
+        args.sync_policy(),
+    );
     let server = server::Server {
         listener,
         ctx,

@@ -48,9 +48,9 @@ impl Failure {
         &self.0
     }
 
-    /// Appends the error line to `out`.
-    pub(crate) fn put(&self, out: &mut Vec<u8>) {
-        put_error(out, &self.0);
+    /// Appends the error line to `out` (errors are the same in RESP2 and RESP3).
+    pub(crate) fn put(&self, out: &mut super::reply::Out) {
+        out.error(&self.0);
     }
 }
 
@@ -62,7 +62,7 @@ impl From<Error> for Failure {
 
 /// An engine error as a RESP error line (`-ERR …`, `-READONLY …`).
 pub fn put_engine_error(out: &mut Vec<u8>, err: &Error) {
-    Failure::engine(err).put(out);
+    put_error(out, &Failure::engine(err).0);
 }
 
 /// An argument as an i64, or the Redis error for one that is not.

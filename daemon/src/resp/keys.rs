@@ -1,134 +1,214 @@
-//! Key commands: EXPIRE, PEXPIRE, TTL, PTTL, PERSIST, SCAN, DBSIZE. SCAN's
-//! cursors are kept in `scan_cursors.rs`.
+//! Key commands: EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT (NX, XX, GT, LT),
+//! EXPIRETIME, PEXPIRETIME, TTL, PTTL, PERSIST, TYPE, RENAME, RENAMENX,
+//! COPY, RANDOMKEY, DBSIZE. Walking the keyspace (SCAN, KEYS, FLUSHDB) is
+//! in `walk.rs`.
 
-use super::failure::{Failure, Reply, expire_ms, integer_arg};
-use crate::context::Context;
-use blockkv_engine::KeyTtl;
-use blockkv_protocol::resp::{Command, put_array_header, put_bulk, put_integer};
+use super::failure::{Failure, Reply, integer_arg};
+use super::spec::Cx;
+use blockkv_protocol::resp::Command;
 
-/// Keys one SCAN returns when COUNT is not given (Redis's default).
-const SCAN_COUNT_DEFAULT: usize = 10;
-/// The most keys one SCAN returns, whatever COUNT asks.
-pub const SCAN_COUNT_MAX: usize = 100_000;
+/// Which expiries EXPIRE's NX, XX, GT, LT let it replace.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Only {
+    Always,
+    /// NX: only a key without one.
+    WithoutExpiry,
+    /// XX: only a key with one.
+    WithExpiry,
+    /// GT: only a later one (no expiry counts as never).
+    Later,
+    /// LT: only a sooner one.
+    Sooner,
+}
 
-fn expire_with(ctx: &Context, key: &[u8], amount: i64, unit_ms: u64, name: &str, out: &mut Vec<u8>) -> Reply {
-    if amount <= 0 {
-        // Redis: a time in the past deletes the key.
-        put_integer(out, i64::from(ctx.store.delete(key)?));
+/// EXPIRE … with a condition reads the expiry first: it runs alone.
+pub(super) fn expire_conditional(args: &Command) -> bool {
+    args.len() > 3
+}
+
+fn condition(args: &Command) -> Result<Only, Failure> {
+    let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
+    for option in args.iter().skip(3) {
+        match option.to_ascii_uppercase().as_slice() {
+            b"NX" => nx = true,
+            b"XX" => xx = true,
+            b"GT" => gt = true,
+            b"LT" => lt = true,
+            _ => {
+                return Err(Failure::err(format_args!("Unsupported option {}", String::from_utf8_lossy(option))));
+            }
+        }
+    }
+    if nx && (xx || gt || lt) {
+        return Err(Failure::err("NX and XX, GT or LT options at the same time are not compatible"));
+    }
+    if gt && lt {
+        return Err(Failure::err("GT and LT options at the same time are not compatible"));
+    }
+    Ok(match (nx, xx, gt, lt) {
+        (true, ..) => Only::WithoutExpiry,
+        (_, _, true, _) => Only::Later,
+        (_, _, _, true) => Only::Sooner,
+        (_, true, ..) => Only::WithExpiry,
+        _ => Only::Always,
+    })
+}
+
+/// EXPIRE key seconds / PEXPIRE key ms / EXPIREAT key unix-s / PEXPIREAT
+/// key unix-ms, [NX | XX | GT | LT]: 1 if the expiry was set. A time
+/// already past removes the key.
+fn expire_with(cx: &mut Cx, args: &Command, unit_ms: i64, absolute: bool, name: &str) -> Reply {
+    let amount = integer_arg(&args[2])?;
+    let only = condition(args)?;
+    let invalid = || Failure::err(format_args!("invalid expire time in '{name}' command"));
+    let base = if absolute { 0 } else { cx.db.now_ms() as i64 };
+    let at = amount.checked_mul(unit_ms).and_then(|ms| ms.checked_add(base)).ok_or_else(invalid)?;
+    let Some(current) = cx.db.expires_ms(&args[1])? else {
+        cx.out.integer(0);
+        return Ok(());
+    };
+    // A key's expiry as a time to compare: none is "never".
+    let current_at = if current == 0 { i64::MAX as i128 + 1 } else { i128::from(current) };
+    let allowed = match only {
+        Only::Always => true,
+        Only::WithoutExpiry => current == 0,
+        Only::WithExpiry => current != 0,
+        Only::Later => current != 0 && i128::from(at) > current_at,
+        Only::Sooner => i128::from(at) < current_at,
+    };
+    if !allowed {
+        cx.out.integer(0);
         return Ok(());
     }
-    let ttl = expire_ms(amount, unit_ms, name)?;
-    put_integer(out, i64::from(ctx.store.expire(key, Some(ttl))?));
+    let done =
+        if at <= cx.db.now_ms() as i64 { cx.db.remove(&args[1])? } else { cx.db.set_expiry(&args[1], at as u64)? };
+    cx.out.integer(i64::from(done));
     Ok(())
 }
 
-pub(super) fn expire(ctx: &Context, args: &Command, out: &mut Vec<u8>) -> Reply {
-    expire_with(ctx, &args[1], integer_arg(&args[2])?, 1000, "expire", out)
+pub(super) fn expire(cx: &mut Cx, args: &Command) -> Reply {
+    expire_with(cx, args, 1000, false, "expire")
 }
 
-pub(super) fn pexpire(ctx: &Context, args: &Command, out: &mut Vec<u8>) -> Reply {
-    expire_with(ctx, &args[1], integer_arg(&args[2])?, 1, "pexpire", out)
+pub(super) fn pexpire(cx: &mut Cx, args: &Command) -> Reply {
+    expire_with(cx, args, 1, false, "pexpire")
 }
 
-/// -2: no such key; -1: no expiry; else the time left.
-fn ttl_in(ctx: &Context, key: &[u8], millis: bool, out: &mut Vec<u8>) -> Reply {
-    let reply = match ctx.store.ttl(key)? {
-        KeyTtl::Missing => -2,
-        KeyTtl::Persistent => -1,
-        // Seconds are rounded to the nearest, as Redis does.
-        KeyTtl::ExpiresInMs(ms) => {
-            i64::try_from(if millis { ms } else { ms.saturating_add(500) / 1000 }).unwrap_or(i64::MAX)
-        }
+pub(super) fn expireat(cx: &mut Cx, args: &Command) -> Reply {
+    expire_with(cx, args, 1000, true, "expireat")
+}
+
+pub(super) fn pexpireat(cx: &mut Cx, args: &Command) -> Reply {
+    expire_with(cx, args, 1, true, "pexpireat")
+}
+
+/// -2: no such key; -1: no expiry; else `shown` of the expiry in ms.
+fn expiry_reply(cx: &mut Cx, key: &[u8], shown: impl Fn(u64, u64) -> i64) -> Reply {
+    let reply = match cx.db.expires_ms(key)? {
+        None => -2,
+        Some(0) => -1,
+        Some(at) => shown(at, cx.db.now_ms()),
     };
-    put_integer(out, reply);
+    cx.out.integer(reply);
     Ok(())
 }
 
-pub(super) fn ttl(ctx: &Context, args: &Command, out: &mut Vec<u8>) -> Reply {
-    ttl_in(ctx, &args[1], false, out)
+/// TTL: seconds left, rounded to the nearest, as Redis rounds them.
+pub(super) fn ttl(cx: &mut Cx, args: &Command) -> Reply {
+    expiry_reply(cx, &args[1], |at, now| (at.saturating_sub(now).saturating_add(500) / 1000) as i64)
 }
 
-pub(super) fn pttl(ctx: &Context, args: &Command, out: &mut Vec<u8>) -> Reply {
-    ttl_in(ctx, &args[1], true, out)
+pub(super) fn pttl(cx: &mut Cx, args: &Command) -> Reply {
+    expiry_reply(cx, &args[1], |at, now| at.saturating_sub(now) as i64)
+}
+
+/// EXPIRETIME: the expiry as unix seconds.
+pub(super) fn expiretime(cx: &mut Cx, args: &Command) -> Reply {
+    expiry_reply(cx, &args[1], |at, _| (at / 1000) as i64)
+}
+
+pub(super) fn pexpiretime(cx: &mut Cx, args: &Command) -> Reply {
+    expiry_reply(cx, &args[1], |at, _| at as i64)
 }
 
 /// 1 if the key had an expiry and now has none.
-pub(super) fn persist(ctx: &Context, args: &Command, out: &mut Vec<u8>) -> Reply {
-    let had_expiry = matches!(ctx.store.ttl(&args[1])?, KeyTtl::ExpiresInMs(_));
-    let cleared = had_expiry && ctx.store.expire(&args[1], None)?;
-    put_integer(out, i64::from(cleared));
+pub(super) fn persist(cx: &mut Cx, args: &Command) -> Reply {
+    let had_expiry = matches!(cx.db.expires_ms(&args[1])?, Some(at) if at != 0);
+    let cleared = had_expiry && cx.db.set_expiry(&args[1], 0)?;
+    cx.out.integer(i64::from(cleared));
     Ok(())
 }
 
-pub(super) fn dbsize(ctx: &Context, _args: &Command, out: &mut Vec<u8>) -> Reply {
-    // As in Redis, keys whose TTL has passed count until they are removed.
-    put_integer(out, ctx.store.key_count() as i64);
+/// TYPE: kvd stores strings only.
+pub(super) fn type_of(cx: &mut Cx, args: &Command) -> Reply {
+    let kind = if cx.db.exists(&args[1])? { "string" } else { "none" };
+    cx.out.simple(kind);
     Ok(())
 }
 
-/// What MATCH may be: a literal key, or a literal prefix and one trailing `*`.
-enum Pattern {
-    Prefix(Vec<u8>),
-    Exact(Vec<u8>),
-}
-
-fn pattern(text: &[u8]) -> Result<Pattern, Failure> {
-    let (literal, prefix) = match text.strip_suffix(b"*") {
-        Some(literal) => (literal, true),
-        None => (text, false),
-    };
-    if literal.iter().any(|b| matches!(b, b'*' | b'?' | b'[' | b'\\')) {
-        return Err(Failure::err("kvd's SCAN MATCH takes a literal prefix and one trailing '*' (such as 'user:*')"));
+/// RENAME / RENAMENX: the value and its expiry move in one batch.
+fn rename_with(cx: &mut Cx, args: &Command, only_if_free: bool) -> Reply {
+    let (from, to) = (&args[1], &args[2]);
+    let entry = cx.db.entry(from)?.ok_or_else(|| Failure::err("no such key"))?;
+    if only_if_free && cx.db.exists(to)? {
+        cx.out.integer(0);
+        return Ok(());
     }
-    Ok(if prefix { Pattern::Prefix(literal.to_vec()) } else { Pattern::Exact(literal.to_vec()) })
+    if from != to {
+        cx.db.put(to, &entry.value, entry.expires_ms)?;
+        cx.db.remove(from)?;
+    }
+    if only_if_free {
+        cx.out.integer(1)
+    } else {
+        cx.out.ok()
+    }
+    Ok(())
 }
 
-/// SCAN cursor [MATCH pattern] [COUNT count]
-pub(super) fn scan(ctx: &Context, args: &Command, out: &mut Vec<u8>) -> Reply {
-    let cursor: u64 = std::str::from_utf8(&args[1])
-        .ok()
-        .and_then(|text| text.parse().ok())
-        .ok_or_else(|| Failure::err("invalid cursor"))?;
-    let (mut matching, mut count) = (Pattern::Prefix(Vec::new()), SCAN_COUNT_DEFAULT);
-    let mut options = args.iter().skip(2);
+pub(super) fn rename(cx: &mut Cx, args: &Command) -> Reply {
+    rename_with(cx, args, false)
+}
+
+pub(super) fn renamenx(cx: &mut Cx, args: &Command) -> Reply {
+    rename_with(cx, args, true)
+}
+
+/// COPY source destination [DB 0] [REPLACE]: 1 if copied (with the expiry).
+pub(super) fn copy(cx: &mut Cx, args: &Command) -> Reply {
+    let mut replace = false;
+    let mut options = args.iter().skip(3);
     while let Some(option) = options.next() {
-        let value = options.next().ok_or_else(Failure::syntax)?;
         match option.to_ascii_uppercase().as_slice() {
-            b"MATCH" => matching = pattern(value)?,
-            b"COUNT" => {
-                let asked = integer_arg(value)?;
-                if asked < 1 {
-                    return Err(Failure::syntax());
+            b"REPLACE" => replace = true,
+            b"DB" => {
+                let db = integer_arg(options.next().ok_or_else(Failure::syntax)?)?;
+                if db != 0 {
+                    return Err(Failure::err("DB index is out of range"));
                 }
-                count = (asked as usize).min(SCAN_COUNT_MAX);
             }
             _ => return Err(Failure::syntax()),
         }
     }
-    let start_after = match cursor {
-        0 => None,
-        cursor => Some(ctx.cursors.resume(cursor).ok_or_else(|| {
-            Failure::err(format_args!(
-                "invalid cursor: SCAN cursor {cursor} is unknown or was forgotten; start again at 0"
-            ))
-        })?),
-    };
-    let keys = match &matching {
-        Pattern::Prefix(prefix) => ctx.store.scan(prefix, start_after.as_deref(), count + 1)?,
-        Pattern::Exact(key) if start_after.is_none() && ctx.store.exists(key)? => vec![key.clone()],
-        Pattern::Exact(_) => Vec::new(),
-    };
-    let more = keys.len() > count;
-    let shown = &keys[..keys.len().min(count)];
-    let next = match shown.last() {
-        Some(last) if more => ctx.cursors.remember(last.clone()),
-        _ => 0,
-    };
-    put_array_header(out, 2);
-    put_bulk(out, next.to_string().as_bytes());
-    put_array_header(out, shown.len());
-    for key in shown {
-        put_bulk(out, key);
+    let (from, to) = (&args[1], &args[2]);
+    if from == to {
+        return Err(Failure::err("source and destination objects are the same"));
     }
+    let Some(entry) = cx.db.entry(from)? else {
+        cx.out.integer(0);
+        return Ok(());
+    };
+    if !replace && cx.db.exists(to)? {
+        cx.out.integer(0);
+        return Ok(());
+    }
+    cx.db.put(to, &entry.value, entry.expires_ms)?;
+    cx.out.integer(1);
+    Ok(())
+}
+
+pub(super) fn dbsize(cx: &mut Cx, _args: &Command) -> Reply {
+    let count = cx.db.key_count();
+    cx.out.integer(count as i64);
     Ok(())
 }

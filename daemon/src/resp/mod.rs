@@ -12,12 +12,21 @@
 //! those of types it does not store), `failure.rs` (errors as Redis words
 //! them).
 
+mod bits;
+mod connection;
 mod failure;
+mod glob;
 mod keys;
+mod keyspace;
+mod reply;
 mod server;
+mod session;
 mod spec;
 mod strings;
+mod transaction;
 mod unknown;
+mod walk;
 
 pub use failure::put_engine_error;
+pub use session::Session;
 pub use spec::Call;

@@ -1,37 +1,18 @@
-//! Server commands: PING, ECHO, INFO, and what clients send when they
-//! connect — CONFIG GET (redis-benchmark asks for `save` and
-//! `appendonly`), CLIENT SETNAME / SETINFO, SELECT 0 — and QUIT. COMMAND,
-//! which answers about the command table, is in `spec.rs`.
+//! Server commands: INFO, CONFIG, COMMAND, TIME.
 
+use super::connection::REDIS_VERSION_COMPATIBLE;
 use super::failure::{Failure, Reply};
+use super::spec::{Cx, SPECS};
 use crate::context::Context;
 use blockkv_engine::SyncPolicy;
-use blockkv_protocol::resp::{Command, put_array_header, put_bulk, put_null, put_simple};
+use blockkv_protocol::resp::Command;
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// What INFO's `redis_version` says: the Redis release whose commands and
-/// replies kvd's RESP follows, for clients that check it before using a
-/// command. `blockkv_version` says what is really answering.
-const REDIS_VERSION_COMPATIBLE: &str = "7.0.0";
-
-pub(super) fn ping(_ctx: &Context, args: &Command, out: &mut Vec<u8>) -> Reply {
-    match args.len() {
-        1 => put_simple(out, "PONG"),
-        2 => put_bulk(out, &args[1]),
-        _ => return Err(Failure::err("wrong number of arguments for 'ping' command")),
-    }
-    Ok(())
-}
-
-pub(super) fn echo(_ctx: &Context, args: &Command, out: &mut Vec<u8>) -> Reply {
-    put_bulk(out, &args[1]);
-    Ok(())
-}
-
 /// INFO [section ...]: server, clients, stats, persistence, keyspace.
-pub(super) fn info(ctx: &Context, args: &Command, out: &mut Vec<u8>) -> Reply {
+pub(super) fn info(cx: &mut Cx, args: &Command) -> Reply {
+    let ctx = cx.ctx;
     const SECTIONS: [&str; 5] = ["server", "clients", "stats", "persistence", "keyspace"];
     let asked: Vec<String> = args.iter().skip(1).map(|a| String::from_utf8_lossy(a).to_ascii_lowercase()).collect();
     let all = asked.is_empty() || asked.iter().any(|a| matches!(a.as_str(), "all" | "everything" | "default"));
@@ -42,7 +23,7 @@ pub(super) fn info(ctx: &Context, args: &Command, out: &mut Vec<u8>) -> Reply {
         }
         info_section(ctx, section, &mut text);
     }
-    put_bulk(out, text.as_bytes());
+    cx.out.verbatim(&text);
     Ok(())
 }
 
@@ -93,7 +74,8 @@ fn info_section(ctx: &Context, section: &str, text: &mut String) {
 /// write goes to the log), `appendfsync` the sync policy — and an empty
 /// list for any other parameter (as Redis does for an unknown one); CONFIG
 /// SET and the rest are refused: kvd's settings are its flags.
-pub(super) fn config(ctx: &Context, args: &Command, out: &mut Vec<u8>) -> Reply {
+pub(super) fn config(cx: &mut Cx, args: &Command) -> Reply {
+    let ctx = cx.ctx;
     if !args[1].eq_ignore_ascii_case(b"GET") {
         return Err(Failure::err("kvd supports only CONFIG GET; its settings are kvd's flags"));
     }
@@ -108,62 +90,40 @@ pub(super) fn config(ctx: &Context, args: &Command, out: &mut Vec<u8>) -> Reply 
         let asked = String::from_utf8_lossy(asked).to_ascii_lowercase();
         pairs.extend(known.iter().filter(|(name, _)| asked == "*" || asked == *name));
     }
-    put_array_header(out, pairs.len() * 2);
+    cx.out.map(pairs.len());
     for (name, value) in pairs {
-        put_bulk(out, name.as_bytes());
-        put_bulk(out, value.as_bytes());
+        cx.out.bulk(name.as_bytes());
+        cx.out.bulk(value.as_bytes());
     }
     Ok(())
-}
-
-/// CLIENT SETNAME / SETINFO are accepted (and not kept), GETNAME is nil.
-pub(super) fn client(_ctx: &Context, args: &Command, out: &mut Vec<u8>) -> Reply {
-    match args[1].to_ascii_uppercase().as_slice() {
-        b"SETNAME" | b"SETINFO" => put_simple(out, "OK"),
-        b"GETNAME" => put_null(out),
-        _ => return Err(Failure::err("kvd supports only CLIENT SETNAME, SETINFO and GETNAME")),
-    }
-    Ok(())
-}
-
-/// kvd has one keyspace: database 0.
-pub(super) fn select(_ctx: &Context, args: &Command, out: &mut Vec<u8>) -> Reply {
-    if &args[1] != b"0" {
-        return Err(Failure::err("DB index is out of range"));
-    }
-    put_simple(out, "OK");
-    Ok(())
-}
-
-/// AUTH [username] password, answered as Redis answers it while the default
-/// user has no password (kvd has none to set): the default user's name with
-/// any password is accepted, a password alone is refused, another user is
-/// not known.
-pub(super) fn auth(_ctx: &Context, args: &Command, out: &mut Vec<u8>) -> Reply {
-    match args.len() {
-        2 => Err(Failure::err(
-            "AUTH <password> called without any password configured for the default user. \
-             Are you sure your configuration is correct?",
-        )),
-        3 if &args[1] == b"default" => {
-            put_simple(out, "OK");
-            Ok(())
-        }
-        3 => Err(Failure::coded("WRONGPASS invalid username-password pair or user is disabled.")),
-        _ => Err(Failure::syntax()),
-    }
 }
 
 /// TIME: the server's clock as [unix seconds, microseconds within the second].
-pub(super) fn time(_ctx: &Context, _args: &Command, out: &mut Vec<u8>) -> Reply {
+pub(super) fn time(cx: &mut Cx, _args: &Command) -> Reply {
     let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    put_array_header(out, 2);
-    put_bulk(out, since.as_secs().to_string().as_bytes());
-    put_bulk(out, since.subsec_micros().to_string().as_bytes());
+    cx.out.array(2);
+    cx.out.bulk(since.as_secs().to_string().as_bytes());
+    cx.out.bulk(since.subsec_micros().to_string().as_bytes());
     Ok(())
 }
 
-pub(super) fn quit(_ctx: &Context, _args: &Command, out: &mut Vec<u8>) -> Reply {
-    put_simple(out, "OK");
+/// COMMAND, COMMAND COUNT | LIST | INFO | DOCS: about the command table.
+pub(super) fn command(cx: &mut Cx, args: &Command) -> Reply {
+    match args.get(1).map(|a| a.to_ascii_uppercase()).as_deref() {
+        None | Some(b"DOCS") | Some(b"INFO") => cx.out.array(0),
+        Some(b"COUNT") => cx.out.integer(SPECS.len() as i64),
+        Some(b"LIST") => {
+            cx.out.array(SPECS.len());
+            for spec in &SPECS {
+                cx.out.bulk(spec.name.as_bytes());
+            }
+        }
+        Some(_) => {
+            return Err(Failure::err(format_args!(
+                "unknown subcommand '{}'. Try COMMAND HELP.",
+                String::from_utf8_lossy(&args[1])
+            )));
+        }
+    }
     Ok(())
 }

@@ -6,15 +6,28 @@
 //! reads the spec; no name is compared again.
 
 use super::failure::{Failure, Reply};
-use super::{keys, server, strings, unknown};
+use super::keyspace::{Direct, Keyspace, Tx};
+use super::reply::Out;
+use super::session::{MULTI_COMMANDS_MAX, Multi, Replies, Session};
+use super::{bits, connection, keys, server, strings, transaction, unknown, walk};
 use crate::context::Context;
 use crate::metrics::slot;
 use crate::weight::Weight::{self, Heavy, Read, Write};
-use blockkv_protocol::resp::{Command, put_array_header, put_integer};
+use blockkv_protocol::resp::Command;
 use std::time::Instant;
 
-/// What runs a command: its reply goes to the output.
-type Run = fn(&Context, &Command, &mut Vec<u8>) -> Reply;
+/// What a command runs with: the server's context, the connection's
+/// session, where its reply goes, and the keyspace it reads and writes
+/// (the store, or a transaction's view of it).
+pub struct Cx<'a, 'o> {
+    pub ctx: &'a Context,
+    pub session: &'a mut Session,
+    pub out: &'a mut Out<'o>,
+    pub db: &'a mut dyn Keyspace,
+}
+
+/// What runs a command: its reply goes to `cx.out`.
+type Run = fn(&mut Cx, &Command) -> Reply;
 
 /// What a command's run may skip or share with its neighbours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,16 +40,37 @@ enum Shortcut {
     SharedPut,
 }
 
+/// How a command is kept apart from other clients' commands.
+#[derive(Clone, Copy)]
+enum Isolation {
+    /// One engine operation, atomic by itself: runs beside any other.
+    Shared,
+    /// Reads and then writes, or touches several keys: runs alone (the
+    /// exclusive side of `Context::isolation`) through a `Tx`, so it sees
+    /// one state and its writes land as one atomic batch.
+    Alone,
+    /// `Alone` when it names more than one key (MGET, MSET, DEL, EXISTS).
+    AloneIfSeveral,
+    /// `Alone` when its arguments say so (SET … GET, EXPIRE … NX).
+    AloneIf(fn(&Command) -> bool),
+    /// Runs alone and makes its own `Tx` (EXEC).
+    AloneOwnTx,
+}
+
 /// One RESP command.
-struct Spec {
+pub(super) struct Spec {
     /// Lower case, as errors and logs name it.
-    name: &'static str,
+    pub(super) name: &'static str,
     /// Arguments it takes, the name included; negative: at least that many.
-    arity: i32,
+    pub(super) arity: i32,
     weight: Weight,
     /// The STATS counter it shares with a native command (`metrics::COMMANDS`), if any.
     metric: Option<usize>,
     shortcut: Shortcut,
+    isolation: Isolation,
+    /// Inside MULTI it runs at once instead of being queued (EXEC, DISCARD,
+    /// MULTI, WATCH, QUIT, RESET, as in Redis).
+    immediate: bool,
     /// QUIT: kvd stops reading after it and closes once it is answered.
     closes: bool,
     run: Run,
@@ -48,15 +82,33 @@ impl Spec {
             Some(native) => Some(slot(native)),
             None => None,
         };
-        Spec { name, arity, weight, metric, shortcut: Shortcut::None, closes: false, run }
+        Spec {
+            name,
+            arity,
+            weight,
+            metric,
+            shortcut: Shortcut::None,
+            isolation: Isolation::Shared,
+            immediate: false,
+            closes: false,
+            run,
+        }
     }
 
     const fn with(self, shortcut: Shortcut) -> Spec {
         Spec { shortcut, ..self }
     }
 
+    const fn isolated(self, isolation: Isolation) -> Spec {
+        Spec { isolation, ..self }
+    }
+
+    const fn immediate(self) -> Spec {
+        Spec { immediate: true, ..self }
+    }
+
     const fn closing(self) -> Spec {
-        Spec { closes: true, ..self }
+        Spec { closes: true, immediate: true, ..self }
     }
 
     /// Whether `argc` arguments (the name included) match the arity.
@@ -65,47 +117,106 @@ impl Spec {
         let arity = i64::from(self.arity);
         if arity >= 0 { argc == arity } else { argc >= -arity }
     }
+
+    /// Whether `args` runs alone, through a `Tx`.
+    fn alone(&self, args: &Command) -> bool {
+        match self.isolation {
+            Isolation::Shared => false,
+            Isolation::Alone | Isolation::AloneOwnTx => true,
+            Isolation::AloneIfSeveral => args.len() > 2,
+            Isolation::AloneIf(decide) => decide(args),
+        }
+    }
 }
 
+use Isolation::{Alone, AloneIf, AloneIfSeveral, AloneOwnTx};
+
 /// Every command kvd runs; the most frequent first, since lookup walks it.
-static SPECS: [Spec; 30] = [
+pub(super) static SPECS: [Spec; 64] = [
     Spec::new("get", 2, Read, Some("get"), strings::get).with(Shortcut::Prefetch),
-    Spec::new("set", -3, Write, Some("put"), strings::set).with(Shortcut::SharedPut),
+    Spec::new("set", -3, Write, Some("put"), strings::set)
+        .with(Shortcut::SharedPut)
+        .isolated(AloneIf(strings::set_reads)),
     Spec::new("setex", 4, Write, Some("put"), strings::setex),
     Spec::new("psetex", 4, Write, Some("put"), strings::psetex),
     Spec::new("setnx", 3, Write, Some("put"), strings::setnx),
-    Spec::new("mget", -2, Read, Some("get"), strings::mget),
-    Spec::new("mset", -3, Write, Some("batch"), strings::mset),
+    Spec::new("mget", -2, Read, Some("get"), strings::mget).isolated(AloneIfSeveral),
+    Spec::new("mset", -3, Write, Some("batch"), strings::mset).isolated(AloneIf(strings::mset_several)),
     Spec::new("incr", 2, Write, Some("put"), strings::incr),
     Spec::new("decr", 2, Write, Some("put"), strings::decr),
     Spec::new("incrby", 3, Write, Some("put"), strings::incrby),
     Spec::new("decrby", 3, Write, Some("put"), strings::decrby),
-    Spec::new("del", -2, Write, Some("delete"), strings::del),
-    Spec::new("exists", -2, Read, Some("exists"), strings::exists),
-    Spec::new("expire", 3, Write, Some("expire"), keys::expire),
-    Spec::new("pexpire", 3, Write, Some("expire"), keys::pexpire),
+    Spec::new("del", -2, Write, Some("delete"), strings::del).isolated(AloneIfSeveral),
+    Spec::new("exists", -2, Read, Some("exists"), strings::exists).isolated(AloneIfSeveral),
+    Spec::new("expire", -3, Write, Some("expire"), keys::expire).isolated(AloneIf(keys::expire_conditional)),
+    Spec::new("pexpire", -3, Write, Some("expire"), keys::pexpire).isolated(AloneIf(keys::expire_conditional)),
     Spec::new("ttl", 2, Read, Some("ttl"), keys::ttl),
     Spec::new("pttl", 2, Read, Some("ttl"), keys::pttl),
-    Spec::new("persist", 2, Write, Some("expire"), keys::persist),
-    Spec::new("scan", -2, Heavy, Some("scan"), keys::scan),
+    Spec::new("persist", 2, Write, Some("expire"), keys::persist).isolated(Alone),
+    Spec::new("expireat", -3, Write, Some("expire"), keys::expireat).isolated(AloneIf(keys::expire_conditional)),
+    Spec::new("pexpireat", -3, Write, Some("expire"), keys::pexpireat).isolated(AloneIf(keys::expire_conditional)),
+    Spec::new("expiretime", 2, Read, Some("ttl"), keys::expiretime),
+    Spec::new("pexpiretime", 2, Read, Some("ttl"), keys::pexpiretime),
+    Spec::new("getset", 3, Write, Some("put"), strings::getset).isolated(Alone),
+    Spec::new("getdel", 2, Write, Some("delete"), strings::getdel).isolated(Alone),
+    Spec::new("getex", -2, Write, Some("get"), strings::getex).isolated(Alone),
+    Spec::new("msetnx", -3, Write, Some("batch"), strings::msetnx).isolated(Alone),
+    Spec::new("incrbyfloat", 3, Write, Some("put"), strings::incrbyfloat).isolated(Alone),
+    Spec::new("append", 3, Write, Some("put"), strings::append).isolated(Alone),
+    Spec::new("strlen", 2, Read, Some("get"), strings::strlen),
+    Spec::new("getrange", 4, Read, Some("get"), strings::getrange),
+    Spec::new("substr", 4, Read, Some("get"), strings::getrange),
+    Spec::new("setrange", 4, Write, Some("put"), strings::setrange).isolated(Alone),
+    Spec::new("setbit", 4, Write, Some("put"), bits::setbit).isolated(Alone),
+    Spec::new("getbit", 3, Read, Some("get"), bits::getbit),
+    Spec::new("bitcount", -2, Read, Some("get"), bits::bitcount),
+    Spec::new("unlink", -2, Write, Some("delete"), strings::del).isolated(AloneIfSeveral),
+    Spec::new("touch", -2, Read, Some("exists"), strings::exists).isolated(AloneIfSeveral),
+    Spec::new("type", 2, Read, Some("exists"), keys::type_of),
+    Spec::new("rename", 3, Write, Some("batch"), keys::rename).isolated(Alone),
+    Spec::new("renamenx", 3, Write, Some("batch"), keys::renamenx).isolated(Alone),
+    Spec::new("copy", -3, Write, Some("put"), keys::copy).isolated(Alone),
+    Spec::new("scan", -2, Heavy, Some("scan"), walk::scan),
+    Spec::new("keys", 2, Heavy, Some("scan"), walk::keys),
+    Spec::new("randomkey", 1, Heavy, Some("scan"), walk::randomkey),
+    Spec::new("flushdb", -1, Heavy, None, walk::flush).isolated(Alone),
+    Spec::new("flushall", -1, Heavy, None, walk::flush).isolated(Alone),
     Spec::new("dbsize", 1, Read, None, keys::dbsize),
-    Spec::new("ping", -1, Read, Some("ping"), server::ping),
-    Spec::new("echo", 2, Read, None, server::echo),
+    Spec::new("ping", -1, Read, Some("ping"), connection::ping),
+    Spec::new("echo", 2, Read, None, connection::echo),
     Spec::new("info", -1, Heavy, Some("stats"), server::info),
-    Spec::new("command", -1, Read, None, command),
+    Spec::new("command", -1, Read, None, server::command),
     Spec::new("config", -2, Read, None, server::config),
-    Spec::new("client", -2, Read, None, server::client),
-    Spec::new("select", 2, Read, None, server::select),
-    Spec::new("auth", -2, Read, None, server::auth),
+    Spec::new("client", -2, Read, None, connection::client),
+    Spec::new("hello", -1, Read, None, connection::hello),
+    Spec::new("select", 2, Read, None, connection::select),
+    Spec::new("auth", -2, Read, None, connection::auth),
     Spec::new("time", 1, Read, None, server::time),
-    Spec::new("quit", -1, Read, None, server::quit).closing(),
+    Spec::new("multi", 1, Read, None, transaction::multi).immediate(),
+    Spec::new("exec", 1, Heavy, None, transaction::exec).immediate().isolated(AloneOwnTx),
+    Spec::new("discard", 1, Read, None, transaction::discard).immediate(),
+    Spec::new("watch", -2, Read, None, transaction::watch).immediate(),
+    Spec::new("unwatch", 1, Read, None, transaction::unwatch),
+    Spec::new("reset", 1, Read, None, connection::reset).immediate(),
+    Spec::new("quit", -1, Read, None, connection::quit).closing(),
 ];
 
 /// Any name not in `SPECS`, with any arguments.
-static UNKNOWN: Spec = Spec::new("unknown", -1, Heavy, None, unknown::run);
+pub(super) static UNKNOWN: Spec = Spec::new("unknown", -1, Heavy, None, unknown::run);
+
+/// Where `spec` is in `SPECS` (`SPECS.len()` for UNKNOWN): what CLIENT
+/// LIST's `cmd=` is kept as.
+fn spec_index(spec: &'static Spec) -> usize {
+    (spec as *const Spec as usize).wrapping_sub(SPECS.as_ptr() as usize) / std::mem::size_of::<Spec>()
+}
+
+/// The name of the command at `index` (from `spec_index`).
+pub(super) fn name_at(index: usize) -> &'static str {
+    SPECS.get(index).map_or("NULL", |spec| spec.name)
+}
 
 /// The spec named `name`, in any case.
-fn lookup(name: &[u8]) -> &'static Spec {
+pub(super) fn lookup(name: &[u8]) -> &'static Spec {
     SPECS.iter().find(|spec| name.eq_ignore_ascii_case(spec.name.as_bytes())).unwrap_or(&UNKNOWN)
 }
 
@@ -148,23 +259,55 @@ impl Call {
         }
     }
 
-    /// Key and value of a plain `SET key value`.
-    pub fn plain_put(&self) -> Option<(&[u8], &[u8])> {
-        match self.spec.shortcut {
-            Shortcut::SharedPut if self.command.len() == 3 => Some((&self.command[1], &self.command[2])),
-            _ => None,
+    /// A plain `SET key value`.
+    pub fn is_plain_put(&self) -> bool {
+        self.spec.shortcut == Shortcut::SharedPut && self.command.len() == 3
+    }
+
+    /// Key and value of a plain `SET key value`, unless the session is
+    /// queuing a transaction (the put then waits for EXEC).
+    pub fn plain_put(&self, session: &Session) -> Option<(&[u8], &[u8])> {
+        (self.is_plain_put() && session.multi.is_none()).then(|| (&self.command[1], &self.command[2]))
+    }
+
+    /// Runs the command — or, inside MULTI, queues it — appending its reply
+    /// (or its error) to `buf`, and counts it.
+    pub fn execute(self, ctx: &Context, session: &mut Session, buf: &mut Vec<u8>) {
+        let mark = buf.len();
+        let replies = session.replies;
+        if replies == Replies::Skip {
+            session.replies = Replies::On;
+        }
+        let mut out = Out::new(buf, session.resp3);
+        if session.multi.is_some() && !self.spec.immediate {
+            queue(session, self, &mut out);
+        } else {
+            self.run(ctx, session, &mut out);
+        }
+        // CLIENT REPLY OFF / SKIP: the command ran; its reply is dropped.
+        if replies != Replies::On || session.replies == Replies::Off {
+            buf.truncate(mark);
         }
     }
 
-    /// Runs the command, appending its reply (or its error) to `out`, and
-    /// counts it.
-    pub fn execute(&self, ctx: &Context, out: &mut Vec<u8>) {
+    fn run(&self, ctx: &Context, session: &mut Session, out: &mut Out) {
         let started = Instant::now();
         let spec = self.spec;
-        let result = if spec.fits(self.command.len()) {
-            (spec.run)(ctx, &self.command, out)
-        } else {
+        session.client.ran(spec_index(spec));
+        let result = if !spec.fits(self.command.len()) {
             Err(Failure::arity(spec.name))
+        } else if spec.alone(&self.command) {
+            let _alone = ctx.isolation.write();
+            if matches!(spec.isolation, AloneOwnTx) {
+                let mut db = Direct { store: &ctx.store, watches: &ctx.watches };
+                (spec.run)(&mut Cx { ctx, session, out, db: &mut db }, &self.command)
+            } else {
+                run_in_tx(self, ctx, session, out)
+            }
+        } else {
+            let _shared = ctx.isolation.read();
+            let mut db = Direct { store: &ctx.store, watches: &ctx.watches };
+            (spec.run)(&mut Cx { ctx, session, out, db: &mut db }, &self.command)
         };
         if let Err(failure) = &result {
             failure.put(out);
@@ -174,17 +317,60 @@ impl Call {
             ctx.metrics.record(slot, started.elapsed().as_micros() as u64, result.is_ok());
         }
     }
+
+    /// Runs a queued command inside EXEC, against the transaction's view.
+    pub(super) fn run_queued(&self, cx: &mut Cx) {
+        let result = (self.spec.run)(cx, &self.command);
+        if let Err(failure) = result {
+            failure.put(cx.out);
+        }
+    }
 }
 
-/// COMMAND, COMMAND DOCS, COMMAND COUNT: kvd publishes no command table
-/// (clients fall back to their defaults), only its size.
-fn command(_ctx: &Context, args: &Command, out: &mut Vec<u8>) -> Reply {
-    match args.get(1).map(|a| a.to_ascii_uppercase()).as_deref() {
-        None | Some(b"DOCS") | Some(b"INFO") => put_array_header(out, 0),
-        Some(b"COUNT") => put_integer(out, SPECS.len() as i64),
-        Some(_) => return Err(Failure::err("unknown subcommand for 'command'")),
+/// One command alone through its own `Tx`: its writes land together or,
+/// if the batch is refused, its reply is the refusal and nothing is applied.
+fn run_in_tx(call: &Call, ctx: &Context, session: &mut Session, out: &mut Out) -> Reply {
+    let mark = out.len();
+    let mut tx = Tx::new(&ctx.store);
+    (call.spec.run)(&mut Cx { ctx, session, out, db: &mut tx }, &call.command)?;
+    if let Err(err) = tx.commit(&ctx.watches) {
+        out.truncate(mark);
+        return Err(err.into());
     }
     Ok(())
+}
+
+/// Inside MULTI: a command that could not run (unknown, wrong arity) is
+/// refused now and dooms the transaction; any other answers QUEUED.
+fn queue(session: &mut Session, call: Call, out: &mut Out) {
+    let Some(multi) = session.multi.as_mut() else { return };
+    let refusal = if std::ptr::eq(call.spec, &UNKNOWN) {
+        Some(unknown::refusal_text(&call.command))
+    } else if !call.spec.fits(call.command.len()) {
+        Some(Failure::arity(call.spec.name))
+    } else if multi.queued.len() >= MULTI_COMMANDS_MAX {
+        Some(Failure::err(format_args!("a transaction holds at most {MULTI_COMMANDS_MAX} commands")))
+    } else {
+        None
+    };
+    match refusal {
+        Some(failure) => {
+            multi.aborted = true;
+            failure.put(out);
+        }
+        None => {
+            multi.queued.push(call);
+            out.simple("QUEUED");
+        }
+    }
+    let queued = multi.queued.len();
+    session.client.set_multi(Some(queued));
+}
+
+impl Multi {
+    pub(super) fn take(&mut self) -> Vec<Call> {
+        std::mem::take(&mut self.queued)
+    }
 }
 
 #[cfg(test)]
@@ -221,7 +407,7 @@ mod tests {
             let call = resolve(&[name, "k"]);
             assert!(std::ptr::eq(call.spec, &UNKNOWN), "{name}");
             assert_eq!(call.weight(), Weight::Heavy);
-            assert!(call.read_key().is_none() && call.plain_put().is_none() && !call.closes_connection());
+            assert!(call.read_key().is_none() && !call.is_plain_put() && !call.closes_connection());
         }
     }
 
@@ -230,10 +416,14 @@ mod tests {
         // GET key is prefetched and SET key value shares a write; with other argument counts neither.
         assert_eq!(resolve(&["GET", "k"]).read_key(), Some(&b"k"[..]));
         assert_eq!(resolve(&["get", "k", "x"]).read_key(), None);
-        assert_eq!(resolve(&["Set", "k", "v"]).plain_put(), Some((&b"k"[..], &b"v"[..])));
-        assert_eq!(resolve(&["set", "k", "v", "EX", "5"]).plain_put(), None);
+        let mut session = Session::new(crate::clients::Clients::default().register("test".into()));
+        assert_eq!(resolve(&["Set", "k", "v"]).plain_put(&session), Some((&b"k"[..], &b"v"[..])));
+        assert_eq!(resolve(&["set", "k", "v", "EX", "5"]).plain_put(&session), None);
+        // Inside MULTI a plain SET is queued, never shared with other puts.
+        session.multi = Some(Multi::default());
+        assert_eq!(resolve(&["set", "k", "v"]).plain_put(&session), None);
         assert_eq!(resolve(&["mget", "k"]).read_key(), None);
-        assert_eq!(resolve(&["setnx", "k", "v"]).plain_put(), None);
+        assert!(!resolve(&["setnx", "k", "v"]).is_plain_put());
         for spec in &SPECS {
             assert_eq!(spec.closes, spec.name == "quit", "{}", spec.name);
         }
@@ -253,7 +443,7 @@ mod tests {
     fn the_command_table_is_pinned_row_by_row() {
         // Each command's arity (Redis's convention), where it runs and the STATS counter it
         // shares: an edit to one row that changes any of them fails here, not in production.
-        let expected: [(&str, i32, Weight, Option<&str>); 30] = [
+        let expected: [(&str, i32, Weight, Option<&str>); 64] = [
             ("get", 2, Read, Some("get")),
             ("set", -3, Write, Some("put")),
             ("setex", 4, Write, Some("put")),
@@ -267,12 +457,39 @@ mod tests {
             ("decrby", 3, Write, Some("put")),
             ("del", -2, Write, Some("delete")),
             ("exists", -2, Read, Some("exists")),
-            ("expire", 3, Write, Some("expire")),
-            ("pexpire", 3, Write, Some("expire")),
+            ("expire", -3, Write, Some("expire")),
+            ("pexpire", -3, Write, Some("expire")),
             ("ttl", 2, Read, Some("ttl")),
             ("pttl", 2, Read, Some("ttl")),
             ("persist", 2, Write, Some("expire")),
+            ("expireat", -3, Write, Some("expire")),
+            ("pexpireat", -3, Write, Some("expire")),
+            ("expiretime", 2, Read, Some("ttl")),
+            ("pexpiretime", 2, Read, Some("ttl")),
+            ("getset", 3, Write, Some("put")),
+            ("getdel", 2, Write, Some("delete")),
+            ("getex", -2, Write, Some("get")),
+            ("msetnx", -3, Write, Some("batch")),
+            ("incrbyfloat", 3, Write, Some("put")),
+            ("append", 3, Write, Some("put")),
+            ("strlen", 2, Read, Some("get")),
+            ("getrange", 4, Read, Some("get")),
+            ("substr", 4, Read, Some("get")),
+            ("setrange", 4, Write, Some("put")),
+            ("setbit", 4, Write, Some("put")),
+            ("getbit", 3, Read, Some("get")),
+            ("bitcount", -2, Read, Some("get")),
+            ("unlink", -2, Write, Some("delete")),
+            ("touch", -2, Read, Some("exists")),
+            ("type", 2, Read, Some("exists")),
+            ("rename", 3, Write, Some("batch")),
+            ("renamenx", 3, Write, Some("batch")),
+            ("copy", -3, Write, Some("put")),
             ("scan", -2, Heavy, Some("scan")),
+            ("keys", 2, Heavy, Some("scan")),
+            ("randomkey", 1, Heavy, Some("scan")),
+            ("flushdb", -1, Heavy, None),
+            ("flushall", -1, Heavy, None),
             ("dbsize", 1, Read, None),
             ("ping", -1, Read, Some("ping")),
             ("echo", 2, Read, None),
@@ -280,9 +497,16 @@ mod tests {
             ("command", -1, Read, None),
             ("config", -2, Read, None),
             ("client", -2, Read, None),
+            ("hello", -1, Read, None),
             ("select", 2, Read, None),
             ("auth", -2, Read, None),
             ("time", 1, Read, None),
+            ("multi", 1, Read, None),
+            ("exec", 1, Heavy, None),
+            ("discard", 1, Read, None),
+            ("watch", -2, Read, None),
+            ("unwatch", 1, Read, None),
+            ("reset", 1, Read, None),
             ("quit", -1, Read, None),
         ];
         assert_eq!(SPECS.len(), expected.len());

@@ -5,7 +5,7 @@
 //! words it.
 
 use super::failure::{Failure, Reply};
-use crate::context::Context;
+use super::spec::Cx;
 use blockkv_protocol::resp::Command;
 
 /// Commands of Redis's other data types: `-WRONGTYPE` on a string key.
@@ -48,22 +48,28 @@ const OTHER_TYPE_COMMANDS: &[&str] = &[
 
 /// The reply to a command no spec names. Its error is its reply, not the
 /// refusal of a command kvd runs: it is neither counted nor logged as one.
-pub(super) fn run(ctx: &Context, command: &Command, out: &mut Vec<u8>) -> Reply {
-    if let Some(name) = command.get(0) {
-        refusal(ctx, command, &name.to_ascii_lowercase()).put(out);
-    }
+pub(super) fn run(cx: &mut Cx, command: &Command) -> Reply {
+    let Some(name) = command.get(0) else { return Ok(()) };
+    let lower = name.to_ascii_lowercase();
+    let failure = if OTHER_TYPE_COMMANDS.iter().any(|other| other.as_bytes() == lower) {
+        let key_exists = command.get(1).is_some_and(|key| cx.db.exists(key).unwrap_or(false));
+        if key_exists {
+            Failure::coded("WRONGTYPE Operation against a key holding the wrong kind of value")
+        } else {
+            Failure::err(format_args!(
+                "unsupported command '{}': kvd stores strings only",
+                String::from_utf8_lossy(&lower)
+            ))
+        }
+    } else {
+        refusal_text(command)
+    };
+    failure.put(cx.out);
     Ok(())
 }
 
-fn refusal(ctx: &Context, command: &Command, lower: &[u8]) -> Failure {
-    let name = String::from_utf8_lossy(lower);
-    if OTHER_TYPE_COMMANDS.iter().any(|other| other.as_bytes() == lower) {
-        let key_exists = command.get(1).is_some_and(|key| ctx.store.exists(key).unwrap_or(false));
-        if key_exists {
-            return Failure::coded("WRONGTYPE Operation against a key holding the wrong kind of value");
-        }
-        return Failure::err(format_args!("unsupported command '{name}': kvd stores strings only"));
-    }
+/// `unknown command …`, worded as Redis words it.
+pub(super) fn refusal_text(command: &Command) -> Failure {
     let shown: String = command
         .iter()
         .skip(1)

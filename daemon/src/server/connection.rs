@@ -3,12 +3,15 @@
 //! reading. The event loop drives it; every buffer here is bounded.
 
 use super::sniff::{Inbound, Ingested};
+use crate::clients::Client;
 use crate::metrics::Metrics;
 use crate::pipeline::Queued;
+use crate::resp::Session;
 use mio::net::UnixStream;
 use mio::{Interest, Registry, Token};
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Requests decoded but not yet run, per connection, before kvd stops
@@ -37,10 +40,14 @@ pub(super) struct Connection {
     /// Sent after every earlier answer, before closing (a bad frame),
     /// already encoded.
     final_error: Option<Vec<u8>>,
+    /// Away with the job in flight; back with its answers.
+    session: Option<Box<Session>>,
+    client: Arc<Client>,
 }
 
 impl Connection {
-    pub(super) fn new(stream: UnixStream) -> Self {
+    pub(super) fn new(stream: UnixStream, session: Box<Session>) -> Self {
+        let client = session.client.clone();
         Connection {
             stream,
             inbound: Inbound::new(),
@@ -53,7 +60,19 @@ impl Connection {
             writable_interest: false,
             last_input: Instant::now(),
             final_error: None,
+            session: Some(session),
+            client,
         }
+    }
+
+    /// Its entry in `Clients`.
+    pub(super) fn client(&self) -> &Arc<Client> {
+        &self.client
+    }
+
+    /// Gives back the session when the connection closes (None: it is away with a job).
+    pub(super) fn take_session(&mut self) -> Option<Box<Session>> {
+        self.session.take()
     }
 
     pub(super) fn stream_mut(&mut self) -> &mut UnixStream {
@@ -119,24 +138,27 @@ impl Connection {
 
     /// The next job's requests (at most `JOB_REQUESTS_MAX`), unless one is
     /// in flight or nothing is queued; the connection then waits for it.
-    pub(super) fn next_job(&mut self) -> Option<Vec<Queued>> {
+    pub(super) fn next_job(&mut self) -> Option<(Vec<Queued>, Box<Session>)> {
         if self.in_flight || self.queued.is_empty() {
             return None;
         }
+        let session = self.session.take()?;
         let take = self.queued.len().min(JOB_REQUESTS_MAX);
         self.in_flight = true;
-        Some(self.queued.drain(..take).collect())
+        Some((self.queued.drain(..take).collect(), session))
     }
 
     /// The job could not be handed over (the pool is gone).
-    pub(super) fn job_lost(&mut self) {
+    pub(super) fn job_lost(&mut self, session: Box<Session>) {
         self.in_flight = false;
+        self.session = Some(session);
     }
 
-    /// A job's answers are ready: they join what is unsent. Returns the
-    /// buffer left over, emptied or not, for reuse.
-    pub(super) fn answered(&mut self, answers: Vec<u8>) -> Vec<u8> {
+    /// A job's answers are ready: they join what is unsent, and its session
+    /// comes back. Returns the buffer left over, emptied or not, for reuse.
+    pub(super) fn answered(&mut self, answers: Vec<u8>, session: Box<Session>) -> Vec<u8> {
         self.in_flight = false;
+        self.session = Some(session);
         if self.out_at == self.out.len() {
             // The usual case, nothing unsent: take the answers' buffer, no
             // copy, and give back the connection's old (empty) one.

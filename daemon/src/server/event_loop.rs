@@ -12,10 +12,11 @@
 
 use super::connection::Connection;
 use super::signals::Signals;
-use super::workers::{Job, Workers};
+use super::workers::Workers;
 use crate::context::Context;
 use crate::metrics::Metrics;
-use crate::pipeline;
+use crate::pipeline::{self, Job};
+use crate::resp::Session;
 use crate::weight::Weight;
 use blockkv_protocol::{HandshakeReply, PROTOCOL_VERSION};
 use mio::net::UnixListener;
@@ -49,6 +50,7 @@ pub(super) struct Loop {
     next_token: usize,
     workers: Workers,
     metrics: Arc<Metrics>,
+    ctx: Context,
     max_connections: usize,
     partial_timeout: Duration,
     /// Whether writes may run on the loop (not with `--sync always`).
@@ -70,13 +72,14 @@ pub(super) struct LoopConfig {
 }
 
 impl Loop {
-    pub(super) fn new(poll: Poll, workers: Workers, metrics: Arc<Metrics>, config: LoopConfig) -> Loop {
+    pub(super) fn new(poll: Poll, workers: Workers, ctx: Context, config: LoopConfig) -> Loop {
         Loop {
             poll,
             connections: HashMap::new(),
             next_token: FIRST_CONNECTION,
             workers,
-            metrics,
+            metrics: ctx.metrics.clone(),
+            ctx,
             max_connections: config.max_connections,
             partial_timeout: config.partial_timeout,
             inline_writes: config.inline_writes,
@@ -154,7 +157,8 @@ impl Loop {
                     let token = Token(self.next_token);
                     self.next_token += 1;
                     if self.poll.registry().register(&mut stream, token, Interest::READABLE).is_ok() {
-                        self.connections.insert(token, Connection::new(stream));
+                        let client = self.ctx.clients.register(self.ctx.socket_path.clone());
+                        self.connections.insert(token, Connection::new(stream, Box::new(Session::new(client))));
                         self.metrics.connections_open.fetch_add(1, Ordering::Relaxed);
                     }
                 }
@@ -202,17 +206,17 @@ impl Loop {
     /// Dispatches queued requests, writes pending bytes, closes if done.
     fn progress(&mut self, token: Token) {
         let Some(conn) = self.connections.get_mut(&token) else { return };
-        if let Some(requests) = conn.next_job() {
+        if let Some((requests, session)) = conn.next_job() {
             let short = requests.iter().all(|request| match request.weight() {
                 Weight::Read | Weight::Put => true,
                 Weight::Write => self.inline_writes,
                 Weight::Heavy => false,
             });
-            let job = Job { token, requests, out: self.spare_outs.pop().unwrap_or_default() };
+            let job = Job { token, requests, session, out: self.spare_outs.pop().unwrap_or_default() };
             if short {
                 self.inline.push(job);
-            } else if self.workers.send(job).is_err() {
-                conn.job_lost();
+            } else if let Err(job) = self.workers.send(job) {
+                conn.job_lost(job.session);
             }
         }
         let flushed = conn.flush(self.poll.registry(), token);
@@ -222,8 +226,8 @@ impl Loop {
     }
 
     fn collect_done(&mut self) {
-        while let Some((token, answers)) = self.workers.try_done() {
-            self.finish(token, answers);
+        while let Some(job) = self.workers.try_done() {
+            self.finish(job);
         }
     }
 
@@ -236,17 +240,10 @@ impl Loop {
             if self.inline.is_empty() {
                 return;
             }
-            let mut tokens = Vec::with_capacity(self.inline.len());
-            let mut requests = Vec::with_capacity(self.inline.len());
-            let mut outs = Vec::with_capacity(self.inline.len());
-            for job in self.inline.drain(..) {
-                tokens.push(job.token);
-                requests.push(job.requests);
-                outs.push(job.out);
-            }
-            pipeline::run_jobs(ctx, requests, &mut outs);
-            for (token, out) in tokens.into_iter().zip(outs) {
-                self.finish(token, out);
+            let mut jobs = std::mem::take(&mut self.inline);
+            pipeline::run_jobs(ctx, &mut jobs);
+            for job in jobs {
+                self.finish(job);
             }
         }
     }
@@ -257,12 +254,15 @@ impl Loop {
     }
 
     /// A job's answers are ready: queue them and move the connection on.
-    fn finish(&mut self, token: Token, answers: Vec<u8>) {
+    fn finish(&mut self, job: Job) {
+        let Job { token, out: answers, mut session, .. } = job;
         let Some(conn) = self.connections.get_mut(&token) else {
+            // Closed meanwhile: what the session held goes now.
+            session.unwatch(&self.ctx.watches);
             self.recycle(answers);
             return;
         };
-        let spare = conn.answered(answers);
+        let spare = conn.answered(answers, session);
         self.recycle(spare);
         self.progress_and_resume(token);
     }
@@ -277,12 +277,19 @@ impl Loop {
         }
     }
 
-    /// Closes peers that sent half a hello or half a frame and went quiet.
+    /// Closes peers that sent half a hello or half a frame and went quiet,
+    /// and those CLIENT KILL named.
     fn sweep(&mut self) {
         let stale: Vec<Token> =
             self.connections.iter().filter(|(_, c)| c.stale(self.partial_timeout)).map(|(t, _)| *t).collect();
         for token in stale {
             tracing::info!("closing a connection that sent a partial message and went quiet");
+            self.drop_connection(token);
+        }
+        let killed: Vec<Token> =
+            self.connections.iter().filter(|(_, c)| c.client().killed()).map(|(t, _)| *t).collect();
+        for token in killed {
+            tracing::info!("closing a connection: CLIENT KILL");
             self.drop_connection(token);
         }
     }
@@ -291,6 +298,10 @@ impl Loop {
         if let Some(mut conn) = self.connections.remove(&token) {
             let _ = self.poll.registry().deregister(conn.stream_mut());
             self.metrics.connections_open.fetch_sub(1, Ordering::Relaxed);
+            self.ctx.clients.unregister(conn.client().id);
+            if let Some(mut session) = conn.take_session() {
+                session.unwatch(&self.ctx.watches);
+            }
         }
         // At most one spare answer buffer per open connection (`recycle`).
         self.spare_outs.truncate(self.connections.len());

@@ -67,6 +67,6 @@ impl Server {
             // Under `--sync always` each such write would wait out its own sync on the loop.
             inline_writes: self.ctx.sync_policy != SyncPolicy::Always,
         };
-        Loop::new(poll, workers, self.ctx.metrics.clone(), config).run(&self.ctx, listener, signals)
+        Loop::new(poll, workers, self.ctx.clone(), config).run(&self.ctx, listener, signals)
     }
 }

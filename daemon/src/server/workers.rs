@@ -5,24 +5,15 @@
 //! channel and the loop's waker.
 
 use crate::context::Context;
-use crate::pipeline::{self, Queued};
-use mio::{Token, Waker};
+use crate::pipeline::{self, Job};
+use mio::Waker;
 use std::io;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-/// One connection's queued requests, run in order; their answers go to `out`.
-pub(super) struct Job {
-    pub(super) token: Token,
-    pub(super) requests: Vec<Queued>,
-    /// An emptied buffer of an earlier answer when there is one, so its
-    /// capacity is reused instead of grown reply by reply.
-    pub(super) out: Vec<u8>,
-}
-
-/// A finished job: the connection it belongs to and its answers.
-pub(super) type Done = (Token, Vec<u8>);
+/// A finished job: its answers are in `out`, its session comes back.
+pub(super) type Done = Job;
 
 /// The pool's threads and both ends of its channels on the loop's side.
 pub(super) struct Workers {
@@ -80,11 +71,9 @@ fn work(ctx: &Context, jobs: &Mutex<Receiver<Job>>, done: &Sender<Done>, waker: 
             Ok(jobs) => jobs.recv(),
             Err(_) => return,
         };
-        let Ok(job) = job else { return };
-        let mut outs = [job.out];
-        pipeline::run_jobs(ctx, vec![job.requests], &mut outs);
-        let [out] = outs;
-        if done.send((job.token, out)).is_err() {
+        let Ok(mut job) = job else { return };
+        pipeline::run_jobs(ctx, std::slice::from_mut(&mut job));
+        if done.send(job).is_err() {
             return;
         }
         let _ = waker.wake();

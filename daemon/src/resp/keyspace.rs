@@ -1,0 +1,344 @@
+//! What RESP commands read and write through: the store itself, or a
+//! transaction's view of it. Each command is written once against
+//! `Keyspace`; run alone it reaches the store directly (each call one of
+//! the engine's atomic operations), run inside EXEC — or as one of the
+//! commands that read several keys or read and then write (`Spec::isolated`)
+//! — it reaches a `Tx`, which reads through its own pending writes and
+//! applies them all at the end as one of the engine's atomic batches: all
+//! or none, even across a crash.
+//!
+//! Expiry times here are absolute, in milliseconds since the Unix epoch;
+//! 0 means none.
+
+use crate::watches::Watches;
+use blockkv_engine::limits::{BATCH_OPS_MAX, KEY_BYTES_MAX, VALUE_BYTES_MAX};
+use blockkv_engine::{BatchOp, Error, KeyTtl, PutCondition, Store, parse_integer};
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A live key's value and expiry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub value: Vec<u8>,
+    pub expires_ms: u64,
+}
+
+/// Milliseconds since the Unix epoch, as expiry times count them.
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_millis() as u64)
+}
+
+/// The time to live an absolute expiry leaves (None: no expiry), or Err if
+/// it has already passed.
+fn ttl_of(expires_ms: u64, now_ms: u64) -> Result<Option<Duration>, ()> {
+    match expires_ms {
+        0 => Ok(None),
+        at if at <= now_ms => Err(()),
+        at => Ok(Some(Duration::from_millis(at - now_ms))),
+    }
+}
+
+/// The engine's own size check, made when a write is staged rather than
+/// when the batch is applied, so the command that broke it is the one refused.
+fn check_size(what: &'static str, actual: usize, limit: usize) -> Result<(), Error> {
+    if actual > limit {
+        return Err(Error::TooLarge { what, actual: actual as u64, limit: limit as u64 });
+    }
+    Ok(())
+}
+
+pub trait Keyspace {
+    fn now_ms(&self) -> u64;
+
+    fn entry(&mut self, key: &[u8]) -> Result<Option<Entry>, Error>;
+
+    fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+        Ok(self.entry(key)?.map(|entry| entry.value))
+    }
+
+    fn exists(&mut self, key: &[u8]) -> Result<bool, Error> {
+        Ok(self.entry(key)?.is_some())
+    }
+
+    /// None: no such key; Some(0): no expiry; else when it expires.
+    fn expires_ms(&mut self, key: &[u8]) -> Result<Option<u64>, Error> {
+        Ok(self.entry(key)?.map(|entry| entry.expires_ms))
+    }
+
+    /// Stores `value`; an expiry already past removes the key instead.
+    fn put(&mut self, key: &[u8], value: &[u8], expires_ms: u64) -> Result<(), Error>;
+
+    /// Removes `key`; true if it held a live value.
+    fn remove(&mut self, key: &[u8]) -> Result<bool, Error>;
+
+    fn put_if(&mut self, key: &[u8], value: &[u8], expires_ms: u64, condition: PutCondition) -> Result<bool, Error> {
+        let present = self.exists(key)?;
+        if present != (condition == PutCondition::IfPresent) {
+            return Ok(false);
+        }
+        self.put(key, value, expires_ms)?;
+        Ok(true)
+    }
+
+    /// Adds `delta` to the integer under `key` (missing: 0), keeping its expiry.
+    fn incr_by(&mut self, key: &[u8], delta: i64) -> Result<i64, Error> {
+        let (current, expires_ms) = match self.entry(key)? {
+            Some(entry) => (parse_integer(&entry.value).ok_or(Error::NotAnInteger)?, entry.expires_ms),
+            None => (0, 0),
+        };
+        let sum = current.checked_add(delta).ok_or(Error::Overflow)?;
+        self.put(key, sum.to_string().as_bytes(), expires_ms)?;
+        Ok(sum)
+    }
+
+    /// Gives an existing key a new expiry (0: none); false if it is absent.
+    fn set_expiry(&mut self, key: &[u8], expires_ms: u64) -> Result<bool, Error> {
+        match self.entry(key)? {
+            Some(entry) => {
+                self.put(key, &entry.value, expires_ms)?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Every pair, all or none (MSET).
+    fn put_all(&mut self, pairs: &[(&[u8], &[u8])]) -> Result<(), Error>;
+
+    /// Keys in the store, as DBSIZE counts them.
+    fn key_count(&self) -> u64;
+
+    /// Removes every key (FLUSHALL); how many there were.
+    fn clear(&mut self) -> Result<u64, Error>;
+}
+
+/// The store itself: each call is one of the engine's atomic operations.
+pub struct Direct<'a> {
+    pub store: &'a Store,
+    pub watches: &'a Watches,
+}
+
+impl Keyspace for Direct<'_> {
+    fn now_ms(&self) -> u64 {
+        now_ms()
+    }
+
+    fn entry(&mut self, key: &[u8]) -> Result<Option<Entry>, Error> {
+        let now = self.now_ms();
+        let Some(value) = self.store.get(key)? else { return Ok(None) };
+        let expires_ms = match self.store.ttl(key)? {
+            KeyTtl::Missing => return Ok(None),
+            KeyTtl::Persistent => 0,
+            KeyTtl::ExpiresInMs(left) => now + left.max(1),
+        };
+        Ok(Some(Entry { value, expires_ms }))
+    }
+
+    fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+        self.store.get(key)
+    }
+
+    fn exists(&mut self, key: &[u8]) -> Result<bool, Error> {
+        self.store.exists(key)
+    }
+
+    fn expires_ms(&mut self, key: &[u8]) -> Result<Option<u64>, Error> {
+        Ok(match self.store.ttl(key)? {
+            KeyTtl::Missing => None,
+            KeyTtl::Persistent => Some(0),
+            KeyTtl::ExpiresInMs(left) => Some(self.now_ms() + left.max(1)),
+        })
+    }
+
+    fn put(&mut self, key: &[u8], value: &[u8], expires_ms: u64) -> Result<(), Error> {
+        match ttl_of(expires_ms, self.now_ms()) {
+            Ok(ttl) => self.store.put_with_ttl(key, value, ttl)?,
+            Err(()) => {
+                self.store.delete(key)?;
+            }
+        }
+        self.watches.touch(key);
+        Ok(())
+    }
+
+    fn remove(&mut self, key: &[u8]) -> Result<bool, Error> {
+        let removed = self.store.delete(key)?;
+        if removed {
+            self.watches.touch(key);
+        }
+        Ok(removed)
+    }
+
+    fn put_if(&mut self, key: &[u8], value: &[u8], expires_ms: u64, condition: PutCondition) -> Result<bool, Error> {
+        let Ok(ttl) = ttl_of(expires_ms, self.now_ms()) else {
+            // Already expired: decided and applied as a removal under isolation only.
+            let present = self.exists(key)?;
+            if present != (condition == PutCondition::IfPresent) {
+                return Ok(false);
+            }
+            self.remove(key)?;
+            return Ok(true);
+        };
+        let done = self.store.put_if(key, value, ttl, condition)?;
+        if done {
+            self.watches.touch(key);
+        }
+        Ok(done)
+    }
+
+    fn incr_by(&mut self, key: &[u8], delta: i64) -> Result<i64, Error> {
+        let sum = self.store.incr_by(key, delta)?;
+        self.watches.touch(key);
+        Ok(sum)
+    }
+
+    fn set_expiry(&mut self, key: &[u8], expires_ms: u64) -> Result<bool, Error> {
+        let done = match ttl_of(expires_ms, self.now_ms()) {
+            Ok(ttl) => self.store.expire(key, ttl)?,
+            Err(()) => self.store.delete(key)?,
+        };
+        if done {
+            self.watches.touch(key);
+        }
+        Ok(done)
+    }
+
+    fn put_all(&mut self, pairs: &[(&[u8], &[u8])]) -> Result<(), Error> {
+        let ops: Vec<BatchOp> =
+            pairs.iter().map(|(k, v)| BatchOp::Put { key: k.to_vec(), value: v.to_vec(), ttl: None }).collect();
+        self.store.write_batch(&ops)?;
+        pairs.iter().for_each(|(key, _)| self.watches.touch(key));
+        Ok(())
+    }
+
+    fn key_count(&self) -> u64 {
+        self.store.key_count()
+    }
+
+    fn clear(&mut self) -> Result<u64, Error> {
+        let keys = self.store.scan(b"", None, usize::MAX)?;
+        for chunk in keys.chunks(BATCH_OPS_MAX) {
+            let ops: Vec<BatchOp> = chunk.iter().map(|key| BatchOp::Delete { key: key.clone() }).collect();
+            self.store.write_batch(&ops)?;
+        }
+        // `scan` returns keys sorted.
+        self.watches.touch_where(|key| keys.binary_search_by(|k| k.as_slice().cmp(key)).is_ok());
+        Ok(keys.len() as u64)
+    }
+}
+
+/// A transaction's view: reads see its own writes first; `commit` applies
+/// them as one batch. Run under the exclusive side of `Context::isolation`,
+/// so what it read is still so when it commits.
+pub struct Tx<'a> {
+    store: &'a Store,
+    now_ms: u64,
+    /// Each key written: its final entry, or None if removed.
+    pending: HashMap<Vec<u8>, Option<Entry>>,
+    /// Keys in the order first written, so the batch is deterministic.
+    order: Vec<Vec<u8>>,
+    /// FLUSHALL ran: keys not written since are gone.
+    cleared: bool,
+}
+
+impl<'a> Tx<'a> {
+    pub fn new(store: &'a Store) -> Tx<'a> {
+        Tx { store, now_ms: now_ms(), pending: HashMap::new(), order: Vec::new(), cleared: false }
+    }
+
+    fn stage(&mut self, key: &[u8], entry: Option<Entry>) {
+        if self.pending.insert(key.to_vec(), entry).is_none() {
+            self.order.push(key.to_vec());
+        }
+    }
+
+    /// Applies every staged write as one atomic batch, then marks the keys
+    /// changed for WATCH. Err: nothing was applied (too many writes for one
+    /// batch, no space, …).
+    pub fn commit(self, watches: &Watches) -> Result<(), Error> {
+        if self.cleared {
+            Direct { store: self.store, watches }.clear()?;
+        }
+        if self.order.is_empty() {
+            return Ok(());
+        }
+        if self.order.len() > BATCH_OPS_MAX {
+            return Err(Error::TooLarge {
+                what: "transaction (keys written)",
+                actual: self.order.len() as u64,
+                limit: BATCH_OPS_MAX as u64,
+            });
+        }
+        let now = now_ms();
+        let mut ops = Vec::with_capacity(self.order.len());
+        for key in &self.order {
+            let op = match &self.pending[key] {
+                Some(entry) => match ttl_of(entry.expires_ms, now) {
+                    Ok(ttl) => BatchOp::Put { key: key.clone(), value: entry.value.clone(), ttl },
+                    Err(()) => BatchOp::Delete { key: key.clone() },
+                },
+                None => BatchOp::Delete { key: key.clone() },
+            };
+            ops.push(op);
+        }
+        self.store.write_batch(&ops)?;
+        self.order.iter().for_each(|key| watches.touch(key));
+        Ok(())
+    }
+}
+
+impl Keyspace for Tx<'_> {
+    fn now_ms(&self) -> u64 {
+        self.now_ms
+    }
+
+    fn entry(&mut self, key: &[u8]) -> Result<Option<Entry>, Error> {
+        if let Some(staged) = self.pending.get(key) {
+            return Ok(staged.clone().filter(|e| e.expires_ms == 0 || e.expires_ms > self.now_ms));
+        }
+        if self.cleared {
+            return Ok(None);
+        }
+        Direct { store: self.store, watches: &Watches::default() }.entry(key)
+    }
+
+    fn put(&mut self, key: &[u8], value: &[u8], expires_ms: u64) -> Result<(), Error> {
+        check_size("key", key.len(), KEY_BYTES_MAX)?;
+        check_size("value", value.len(), VALUE_BYTES_MAX)?;
+        let entry = (expires_ms == 0 || expires_ms > self.now_ms).then(|| Entry { value: value.to_vec(), expires_ms });
+        self.stage(key, entry);
+        Ok(())
+    }
+
+    fn remove(&mut self, key: &[u8]) -> Result<bool, Error> {
+        let present = self.exists(key)?;
+        if present {
+            self.stage(key, None);
+        }
+        Ok(present)
+    }
+
+    fn put_all(&mut self, pairs: &[(&[u8], &[u8])]) -> Result<(), Error> {
+        pairs.iter().try_for_each(|(key, value)| self.put(key, value, 0))
+    }
+
+    fn key_count(&self) -> u64 {
+        if self.cleared {
+            return self.pending.values().filter(|entry| entry.is_some()).count() as u64;
+        }
+        let mut count = self.store.key_count() as i64;
+        for (key, entry) in &self.pending {
+            let before = self.store.exists(key).unwrap_or(false);
+            count += i64::from(entry.is_some()) - i64::from(before);
+        }
+        count.max(0) as u64
+    }
+
+    fn clear(&mut self) -> Result<u64, Error> {
+        let count = self.key_count();
+        self.pending.clear();
+        self.order.clear();
+        self.cleared = true;
+        Ok(count)
+    }
+}

@@ -1,0 +1,66 @@
+//! One connection's RESP state: the protocol it asked for (HELLO), its
+//! transaction in progress (MULTI … EXEC) and the keys it watches. It
+//! travels with the connection's job to whichever thread runs it; only one
+//! job of a connection runs at a time, so nothing here is shared. What
+//! other connections may see of it is its `Client` entry.
+
+use super::spec::Call;
+use crate::clients::Client;
+use crate::watches::{Dirty, Watches};
+use std::sync::Arc;
+
+/// Commands one transaction may queue.
+pub const MULTI_COMMANDS_MAX: usize = 100_000;
+
+pub struct Session {
+    pub client: Arc<Client>,
+    /// RESP3 after `HELLO 3`, until `HELLO 2` or RESET.
+    pub resp3: bool,
+    /// Between MULTI and EXEC or DISCARD.
+    pub multi: Option<Multi>,
+    /// Between WATCH and EXEC, DISCARD, UNWATCH or RESET.
+    pub watch: Option<Watch>,
+    /// Replies are sent (CLIENT REPLY ON), or not.
+    pub replies: Replies,
+}
+
+/// CLIENT REPLY's modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replies {
+    On,
+    Off,
+    /// Not for the next command only.
+    Skip,
+}
+
+/// A transaction being queued.
+#[derive(Default)]
+pub struct Multi {
+    pub queued: Vec<Call>,
+    /// A command failed to queue (unknown, wrong arity): EXEC applies nothing.
+    pub aborted: bool,
+}
+
+/// The keys a connection watches and whether each existed when watched.
+pub struct Watch {
+    pub dirty: Arc<Dirty>,
+    pub keys: Vec<(Vec<u8>, bool)>,
+}
+
+impl Session {
+    pub fn new(client: Arc<Client>) -> Session {
+        Session { client, resp3: false, multi: None, watch: None, replies: Replies::On }
+    }
+
+    /// Forgets every watched key (EXEC, DISCARD, UNWATCH, RESET, close).
+    pub fn unwatch(&mut self, watches: &Watches) {
+        if let Some(watch) = self.watch.take() {
+            watches.unwatch(watch.keys.iter().map(|(key, _)| key.as_slice()), &watch.dirty);
+        }
+    }
+
+    pub fn end_multi(&mut self) {
+        self.multi = None;
+        self.client.set_multi(None);
+    }
+}
