@@ -36,12 +36,13 @@ pub(crate) fn spawn(engine: &Arc<Engine>, compaction_thread: bool) -> Vec<JoinHa
 
 /// Periodic sync and checkpoints.
 fn maintenance(engine: &Engine) {
-    let tick = match engine.writer.sync_policy() {
+    // Read each round: the sync interval may change while the store runs.
+    let tick = || match engine.writer.sync_policy() {
         SyncPolicy::Periodic(every) => every.min(Duration::from_millis(TICK_MS)),
         _ => Duration::from_millis(TICK_MS),
     };
     let mut last_sync = Instant::now();
-    while engine.control.wait_for(Thread::Maintenance, tick, false) {
+    while engine.control.wait_for(Thread::Maintenance, tick(), false) {
         if engine.writer.poison().is_set() {
             continue;
         }

@@ -42,6 +42,7 @@ mod space;
 mod stats;
 pub mod storage;
 mod store;
+mod tuning;
 mod update;
 mod writer;
 

@@ -300,3 +300,29 @@ fn periodic_sync_makes_writes_durable_without_a_close() {
     let (_disk, reopened) = open_image(disk.durable_image(), clock).expect("reopen");
     assert_eq!(reopened.get(b"k").expect("get").as_deref(), Some(&b"v"[..]));
 }
+
+#[test]
+fn sync_and_checkpoint_intervals_change_while_the_store_runs() {
+    // The periodic sync interval and the checkpoint interval take new values; the sync
+    // interval is refused under a policy that has none, and a zero interval is refused.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let periodic = Options {
+        create_bytes: Some(1024 * 1024),
+        sync: SyncPolicy::Periodic(Duration::from_millis(1000)),
+        ..Options::default()
+    };
+    let store = Store::open(dir.path().join("p.kv"), periodic).expect("open");
+    store.set_sync_interval(Duration::from_millis(250)).expect("periodic takes an interval");
+    assert_eq!(store.sync_policy(), SyncPolicy::Periodic(Duration::from_millis(250)));
+    assert!(matches!(store.set_sync_interval(Duration::ZERO), Err(Error::InvalidArgument(_))));
+    store.set_checkpoint_interval(Some(Duration::from_secs(7)));
+    assert_eq!(store.checkpoint_interval(), Some(Duration::from_secs(7)));
+    store.set_checkpoint_interval(None);
+    assert_eq!(store.checkpoint_interval(), None);
+    store.close().expect("close");
+    let always = Options { create_bytes: Some(1024 * 1024), sync: SyncPolicy::Always, ..Options::default() };
+    let store = Store::open(dir.path().join("a.kv"), always).expect("open");
+    assert!(matches!(store.set_sync_interval(Duration::from_millis(5)), Err(Error::InvalidArgument(_))));
+    assert_eq!(store.sync_policy(), SyncPolicy::Always);
+    store.close().expect("close");
+}

@@ -84,8 +84,9 @@ struct CheckpointState {
 pub(crate) struct Checkpointer {
     state: Mutex<CheckpointState>,
     read_only: bool,
-    /// Due after this long with anything written since the last one.
-    interval: Option<Duration>,
+    /// Due after this many ms with anything written since the last one
+    /// (0: never by time); `set_interval` changes it while the store runs.
+    interval_ms: AtomicU64,
     /// Due after this many log bytes (or a snapshot's worth, if larger).
     log_bytes: u64,
     /// Checkpoints written.
@@ -99,11 +100,21 @@ impl Checkpointer {
         Checkpointer {
             state: Mutex::new(CheckpointState { current, log_bytes_at: 0, at: Instant::now() }),
             read_only: opts.read_only,
-            interval: opts.checkpoint_interval,
+            interval_ms: AtomicU64::new(opts.checkpoint_interval.map_or(0, |every| every.as_millis().max(1) as u64)),
             log_bytes: opts.checkpoint_log_bytes,
             written: AtomicU64::new(0),
             bytes_written: AtomicU64::new(0),
         }
+    }
+
+    /// How long after the last checkpoint, with writes since, the next is due.
+    pub fn interval(&self) -> Option<Duration> {
+        let ms = self.interval_ms.load(Ordering::Relaxed);
+        (ms > 0).then(|| Duration::from_millis(ms))
+    }
+
+    pub fn set_interval(&self, every: Option<Duration>) {
+        self.interval_ms.store(every.map_or(0, |every| every.as_millis().max(1) as u64), Ordering::Relaxed);
     }
 
     /// The current checkpoint's id.
@@ -132,6 +143,6 @@ impl Checkpointer {
         let since = written.saturating_sub(at_bytes);
         let snapshot_bytes = parts.index.len() * INDEX_ENTRY_BYTES as u64;
         since >= self.log_bytes.max(snapshot_bytes)
-            || (since > 0 && self.interval.is_some_and(|every| at_time.elapsed() >= every))
+            || (since > 0 && self.interval().is_some_and(|every| at_time.elapsed() >= every))
     }
 }

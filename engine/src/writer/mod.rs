@@ -34,6 +34,8 @@ use commit::GroupCommit;
 use group::{GroupInput, WriteGroup};
 use log::{AppendError, Placed};
 use std::sync::MutexGuard;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 /// The subsystems an append updates besides the log itself.
 #[derive(Debug, Clone, Copy)]
@@ -51,13 +53,27 @@ pub(crate) struct Writer {
     group: WriteGroup,
     commit: GroupCommit,
     poison: Poison,
+    /// The policy's kind; for `Periodic`, its interval is `sync_interval_ms`,
+    /// which `set_sync_interval` changes while the store runs.
     sync: SyncPolicy,
+    sync_interval_ms: AtomicU64,
 }
 
 impl Writer {
     pub fn new(log: LogWriter, sync: SyncPolicy) -> Self {
         let commit = GroupCommit::new(log.last_lsn());
-        Writer { log: SleepLock::new(log), group: WriteGroup::default(), commit, poison: Poison::default(), sync }
+        let interval_ms = match sync {
+            SyncPolicy::Periodic(every) => every.as_millis() as u64,
+            _ => 0,
+        };
+        Writer {
+            log: SleepLock::new(log),
+            group: WriteGroup::default(),
+            commit,
+            poison: Poison::default(),
+            sync,
+            sync_interval_ms: AtomicU64::new(interval_ms),
+        }
     }
 
     /// The log lock and the log writer behind it.
@@ -71,7 +87,22 @@ impl Writer {
     }
 
     pub fn sync_policy(&self) -> SyncPolicy {
-        self.sync
+        match self.sync {
+            SyncPolicy::Periodic(_) => {
+                SyncPolicy::Periodic(Duration::from_millis(self.sync_interval_ms.load(Ordering::Relaxed)))
+            }
+            other => other,
+        }
+    }
+
+    /// A new interval for `SyncPolicy::Periodic`; false (nothing changed)
+    /// under another policy.
+    pub fn set_sync_interval(&self, every: Duration) -> bool {
+        if !matches!(self.sync, SyncPolicy::Periodic(_)) {
+            return false;
+        }
+        self.sync_interval_ms.store(every.as_millis().max(1) as u64, Ordering::Relaxed);
+        true
     }
 
     /// Highest LSN handed to storage, and highest LSN known durable.
