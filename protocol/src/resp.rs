@@ -27,6 +27,11 @@ pub const RESP_BULK_BYTES_MAX: usize = crate::frame::FRAME_BYTES_MAX;
 pub const RESP_COMMAND_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// Bytes in an inline command line.
 pub const RESP_INLINE_BYTES_MAX: usize = 64 * 1024;
+/// The longest bulk string kvd reads past (and answers with an error)
+/// rather than treating as a protocol error: Redis's `proto-max-bulk-len`.
+/// A client sending a value over kvd's limit then reads why, where closing
+/// at once would leave it writing into a closed socket (SIGPIPE).
+pub const RESP_DISCARD_BYTES_MAX: usize = 512 * 1024 * 1024;
 /// Bytes in a `*N` or `$N` header line: room for a sign and 20 digits.
 pub const RESP_HEADER_BYTES_MAX: usize = 32;
 /// Arguments whose space is reserved up front; a longer array grows as its
@@ -65,6 +70,26 @@ pub struct RespDecoder {
     /// How far into the array at `at` the complete arguments reach, kept
     /// across calls so bytes arriving in pieces are each looked at once.
     partial: Option<PartialArray>,
+    /// Reading past a command over a limit, to answer it with an error.
+    discard: Option<Discard>,
+}
+
+/// An array command being skipped: bytes left of the current bulk string
+/// (its CRLF included), bulk strings after it, and the error to answer.
+#[derive(Debug)]
+struct Discard {
+    skip: usize,
+    args_left: usize,
+    message: String,
+}
+
+/// What the decoder yields.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Decoded {
+    Command(Command),
+    /// A command over a size limit, read past and dropped: answer
+    /// `message` (an error line, code first) and go on.
+    Refused(String),
 }
 
 /// An array command not complete yet. Offsets are from `RespDecoder::at`
@@ -99,9 +124,25 @@ impl RespDecoder {
         self.buf.len() - self.at
     }
 
-    /// The next whole command, `None` if more bytes are needed. An error
-    /// leaves the decoder unusable: the connection is to be closed.
+    /// The next whole command, `None` if more bytes are needed; a command
+    /// over a size limit is an error here (see `next`).
     pub fn next_command(&mut self) -> Step<Command> {
+        match self.next()? {
+            Some(Decoded::Command(command)) => Ok(Some(command)),
+            Some(Decoded::Refused(message)) => protocol_error(message),
+            None => Ok(None),
+        }
+    }
+
+    /// The next whole command or refusal, `None` if more bytes are needed.
+    /// An error leaves the decoder unusable: the connection is to be closed.
+    pub fn next(&mut self) -> Step<Decoded> {
+        if self.discard.is_some() {
+            match self.skip_discarded()? {
+                Some(message) => return Ok(Some(Decoded::Refused(message))),
+                None => return Ok(None),
+            }
+        }
         loop {
             let input = &self.buf[self.at..];
             let parsed = match input.first() {
@@ -109,7 +150,12 @@ impl RespDecoder {
                 Some(b'*') => self.parse_array()?,
                 Some(_) => parse_inline(input)?,
             };
-            let Some((command, used)) = parsed else { return Ok(None) };
+            let Some((command, used)) = parsed else {
+                if self.discard.is_some() {
+                    return Ok(self.skip_discarded()?.map(Decoded::Refused));
+                }
+                return Ok(None);
+            };
             self.at += used;
             if self.at == self.buf.len() {
                 self.buf.clear();
@@ -117,9 +163,45 @@ impl RespDecoder {
             }
             // An empty command (a bare line, `*0`, `*-1`) is skipped, as Redis does.
             if !command.is_empty() {
-                return Ok(Some(command));
+                return Ok(Some(Decoded::Command(command)));
             }
         }
+    }
+
+    /// Drops what arrived of a discarded command; its refusal once it is all past.
+    fn skip_discarded(&mut self) -> Step<String> {
+        while let Some(discard) = &mut self.discard {
+            let available = self.buf.len() - self.at;
+            if discard.skip > 0 {
+                let take = discard.skip.min(available);
+                discard.skip -= take;
+                self.at += take;
+                if discard.skip > 0 {
+                    // Nothing of it is kept: the buffer stays small however large the value.
+                    self.buf.clear();
+                    self.at = 0;
+                    return Ok(None);
+                }
+                continue;
+            }
+            if discard.args_left == 0 {
+                let message = self.discard.take().map(|d| d.message).unwrap_or_default();
+                if self.at == self.buf.len() {
+                    self.buf.clear();
+                    self.at = 0;
+                }
+                return Ok(Some(message));
+            }
+            let Some((header, used)) = line(&self.buf[self.at..], RESP_HEADER_BYTES_MAX)? else { return Ok(None) };
+            if header.first() != Some(&b'$') {
+                return protocol_error("expected '$'");
+            }
+            let len = length(header, "bulk", 0, RESP_DISCARD_BYTES_MAX)? as usize;
+            discard.skip = len + 2;
+            discard.args_left -= 1;
+            self.at += used;
+        }
+        Ok(None)
     }
 
     /// `*N\r\n` then N bulk strings; each complete argument is checked once,
@@ -145,10 +227,21 @@ impl RespDecoder {
                 let got = header.first().map_or("end of line".to_string(), |&b| format!("'{}'", b.escape_ascii()));
                 return protocol_error(format!("expected '$', got {got}"));
             }
-            let len = length(header, "bulk", 0, RESP_BULK_BYTES_MAX)? as usize;
+            let len = length(header, "bulk", 0, RESP_DISCARD_BYTES_MAX)? as usize;
             let end = partial.next + header_bytes + len + 2;
-            if end > RESP_COMMAND_BYTES_MAX {
-                return protocol_error(format!("command of more than {RESP_COMMAND_BYTES_MAX} bytes"));
+            let over = if len > RESP_BULK_BYTES_MAX {
+                Some(format!("ERR bulk string of {len} bytes is over kvd's limit of {RESP_BULK_BYTES_MAX} bytes"))
+            } else if end > RESP_COMMAND_BYTES_MAX {
+                Some(format!("ERR command of more than {RESP_COMMAND_BYTES_MAX} bytes is over kvd's limit"))
+            } else {
+                None
+            };
+            if let Some(message) = over {
+                // Read past the rest of the command, then answer.
+                let args_left = partial.count - partial.args.len() - 1;
+                self.at += partial.next + header_bytes;
+                self.discard = Some(Discard { skip: len + 2, args_left, message });
+                return Ok(None);
             }
             if input.len() < end {
                 self.partial = Some(partial);
@@ -293,9 +386,10 @@ mod tests {
 
     #[test]
     fn announced_lengths_over_the_limits_are_refused_before_the_bytes_arrive() {
-        // A huge array or bulk header alone is an error: nothing waits for (or reserves) its bytes.
+        // A huge array header, or a bulk past Redis's own bound, is an error at once: nothing
+        // waits for (or reserves) its bytes.
         let huge_array = format!("*{}\r\n", RESP_ARGS_MAX + 1);
-        let huge_bulk = format!("*1\r\n${}\r\n", RESP_BULK_BYTES_MAX + 1);
+        let huge_bulk = format!("*1\r\n${}\r\n", RESP_DISCARD_BYTES_MAX + 1);
         for input in [huge_array.as_bytes(), huge_bulk.as_bytes()] {
             let err = decode_all(input).expect_err("over the limit");
             assert!(err.0.contains("over the limit"), "{err}");
@@ -303,6 +397,28 @@ mod tests {
         let mut decoder = RespDecoder::new();
         decoder.feed(format!("*1\r\n${RESP_BULK_BYTES_MAX}\r\n").as_bytes());
         assert_eq!(decoder.next_command(), Ok(None), "at the limit: waits for the bytes");
+    }
+
+    #[test]
+    fn a_value_over_the_limit_is_read_past_and_refused_and_the_next_command_decodes() {
+        // SET k <limit + 10 bytes> arriving in 64 KiB pieces, then PING: the decoder never holds
+        // more than a piece, yields one refusal, then PING.
+        let len = RESP_BULK_BYTES_MAX + 10;
+        let mut input = format!("*3\r\n$3\r\nSET\r\n${len}\r\n").into_bytes();
+        input.extend(std::iter::repeat_n(b'v', len));
+        input.extend_from_slice(b"\r\n$1\r\nk\r\nPING\r\n");
+        let mut decoder = RespDecoder::new();
+        let mut got = Vec::new();
+        for piece in input.chunks(64 * 1024) {
+            decoder.feed(piece);
+            assert!(decoder.buffered_bytes() <= 2 * 64 * 1024, "{} bytes held", decoder.buffered_bytes());
+            while let Some(item) = decoder.next().expect("no protocol error") {
+                got.push(item);
+            }
+        }
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(matches!(&got[0], Decoded::Refused(message) if message.starts_with("ERR bulk string of")));
+        assert_eq!(got[1], Decoded::Command(args(&["PING"])));
     }
 
     #[test]
