@@ -187,7 +187,9 @@ fn short(step: &Step) -> String {
             "batch [{}]",
             ops.iter()
                 .map(|op| match op {
-                    BatchOp::Put { key, value, .. } => format!("put {}={}B", k(key), value.len()),
+                    BatchOp::Put { key, value, .. } | BatchOp::PutAt { key, value, .. } => {
+                        format!("put {}={}B", k(key), value.len())
+                    }
                     BatchOp::Delete { key } => format!("delete {}", k(key)),
                 })
                 .collect::<Vec<_>>()
