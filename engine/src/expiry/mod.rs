@@ -22,9 +22,9 @@
 //! still reads as absent and is removed again after the reopen; its block
 //! cannot be freed before a checkpoint, and a checkpoint syncs first.
 //!
-//! Work per round is bounded by keys (`ROUND_KEYS_MAX`) and by time
+//! Work per round is bounded by time
 //! (`ROUND_MS_MAX` per `background::TICK_MS`, the 25% of a core Redis
-//! allows its expiry cycle). Stale entries are purged here too, once they
+//! allows its expiry cycle) and by keys (`ROUND_KEYS_MAX`). Stale entries are purged here too, once they
 //! outnumber the live ones (`TtlTable::stale_count`).
 
 use crate::clock::Clock;
@@ -38,10 +38,10 @@ use crate::ttl::{TtlEntry, TtlTable};
 use crate::writer::{self, Op, Writer};
 use std::time::Instant;
 
-/// Keys one round removes at most: with a round per 100 ms tick, 160,000
-/// keys a second, more than the 100,000 a second of 300,000 keys expiring
-/// within 3 s.
-pub const ROUND_KEYS_MAX: usize = 16_384;
+/// Keys one round removes at most. Above what `ROUND_MS_MAX` allows on
+/// this machine (about 1 µs a key: docs/BENCHMARKS.md), so time bounds a
+/// round and this bounds a round whose clock is a test's.
+pub const ROUND_KEYS_MAX: usize = 65_536;
 /// Wall time one round may take (of a 100 ms tick: 25%, as Redis's
 /// `ACTIVE_EXPIRE_CYCLE_SLOW_TIME_PERC`).
 pub const ROUND_MS_MAX: u64 = 25;
