@@ -1,17 +1,21 @@
-//! The store's two background threads.
+//! The store's background threads.
 //!
 //! - Maintenance: the periodic sync that `sync=periodic` promises, and
 //!   periodic checkpoints.
 //! - Compactor: passes while free space is short or dead bytes are many,
 //!   within an I/O budget unless space is about to run out; then a
 //!   checkpoint to turn the emptied (pending-free) blocks into free ones.
+//! - Expiry: a round of active expiry per tick (expiry/), within
+//!   `ROUND_MS_MAX` of it.
 //!
-//! Two threads, so that a long compaction never delays the periodic sync.
+//! Threads of their own, so that a long compaction never delays the
+//! periodic sync, and neither delays expiry.
 //! Writers wake the compactor through `Control` (control.rs).
 
 use crate::compaction::{self, MOVE_BYTES_PER_SEC, Need, PASS_VICTIMS_MAX, PassOutcome};
 use crate::control::Thread;
 use crate::engine::Engine;
+use crate::expiry::{ROUND_KEYS_MAX, ROUND_MS_MAX};
 use crate::options::SyncPolicy;
 use crate::space;
 use std::sync::Arc;
@@ -21,8 +25,9 @@ use std::time::{Duration, Instant};
 /// How often the background threads look at the store unprompted.
 pub const TICK_MS: u64 = 100;
 
-/// Starts the maintenance thread and, with `compaction`, the compactor.
-pub(crate) fn spawn(engine: &Arc<Engine>, compaction_thread: bool) -> Vec<JoinHandle<()>> {
+/// Starts the maintenance thread and, with `compaction_thread` and
+/// `expiry_thread`, the compactor and the expiry thread.
+pub(crate) fn spawn(engine: &Arc<Engine>, compaction_thread: bool, expiry_thread: bool) -> Vec<JoinHandle<()>> {
     let start = |name: &str, body: fn(&Engine)| {
         let engine = engine.clone();
         std::thread::Builder::new().name(name.into()).spawn(move || body(&engine)).expect("spawn a background thread")
@@ -31,7 +36,41 @@ pub(crate) fn spawn(engine: &Arc<Engine>, compaction_thread: bool) -> Vec<JoinHa
     if compaction_thread {
         threads.push(start("blockkv-compactor", compaction));
     }
+    if expiry_thread {
+        threads.push(start("blockkv-expiry", expiry));
+    }
     threads
+}
+
+/// The expiry thread: a round per tick, within its share of the tick (the
+/// wait is what is left of the tick, so a round that uses its whole budget
+/// takes `ROUND_MS_MAX` of every `TICK_MS`).
+fn expiry(engine: &Engine) {
+    let tick = Duration::from_millis(TICK_MS);
+    let mut wait = tick;
+    // One warning per run of failed rounds (a full file fails every tick).
+    let mut failing = false;
+    while engine.control.wait_for(Thread::Expiry, wait, false) {
+        let started = Instant::now();
+        wait = tick;
+        if engine.writer.poison().is_set() {
+            continue;
+        }
+        match engine.expire_round(ROUND_KEYS_MAX, Some(started + Duration::from_millis(ROUND_MS_MAX))) {
+            Ok(round) => {
+                failing = false;
+                if round.removed > 0 {
+                    tracing::debug!(removed = round.removed, more = round.more_due, "expiry round");
+                }
+            }
+            Err(err) if !failing => {
+                failing = true;
+                tracing::warn!("expiry round failed (keys stay until a round succeeds): {err}");
+            }
+            Err(_) => {}
+        }
+        wait = tick.saturating_sub(started.elapsed());
+    }
 }
 
 /// Periodic sync and checkpoints.

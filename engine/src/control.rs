@@ -1,5 +1,5 @@
 //! Start, stop and wake-up signals shared by the store and its background
-//! threads (background.rs). Writers wake the compactor as soon as free
+//! threads (background.rs: maintenance, compactor, expiry). Writers wake the compactor as soon as free
 //! space drops below the trigger (`Control::nudge_compactor`), instead of
 //! leaving it to the next tick: a fast writer fills a 64 MiB file in a
 //! fraction of a second.
@@ -13,6 +13,7 @@ pub(crate) struct Control {
     state: Mutex<ControlState>,
     maintenance_wake: Condvar,
     compactor_wake: Condvar,
+    expiry_wake: Condvar,
 }
 
 #[derive(Debug, Default)]
@@ -29,6 +30,7 @@ impl Control {
         self.state.lock().stop = true;
         self.maintenance_wake.notify_all();
         self.compactor_wake.notify_all();
+        self.expiry_wake.notify_all();
     }
 
     pub fn stopping(&self) -> bool {
@@ -63,6 +65,7 @@ impl Control {
 pub(crate) enum Thread {
     Maintenance,
     Compactor,
+    Expiry,
 }
 
 impl Control {
@@ -72,6 +75,7 @@ impl Control {
         let wake = match thread {
             Thread::Maintenance => &self.maintenance_wake,
             Thread::Compactor => &self.compactor_wake,
+            Thread::Expiry => &self.expiry_wake,
         };
         self.wait(wake, wait, nudgeable)
     }

@@ -7,7 +7,8 @@
 //!   the index and the live bytes, by the write path and replay alike);
 //! - `writer`: the log writer, write groups, group commit and poison;
 //! - `checkpoint`: the checkpointer; `recovery`: opening from disk;
-//! - `compaction`: the compactor and its policy;
+//! - `compaction`: the compactor and its policy; `expiry`: the active
+//!   expiry round, over the TTL table (`ttl`, beside the index);
 //! - this module, which holds them all; `background` runs its threads.
 //!
 //! # Lock order
@@ -25,13 +26,16 @@
 //!    checkpoint capture; the compactor takes it per record.
 //! 6. block table (`Space::table`, a `SleepLock`).
 //! 7. index shards (`Index::shards`, `RwLock`s): one at a time.
-//! 8. compaction skip set (`Compactor::skip`), then
-//! 9. victim queue (`Compactor::victims`): taken while holding the block
-//!    table (picking victims), never with an index shard.
-//! 10. group-commit state (`GroupCommit::state`): never held while syncing.
-//! 11. background control (`Control::state`): taken under the log by a
+//! 8. TTL table (`TtlTable::state`): taken under the log and the block
+//!    table by `index::apply`, and alone by the expiry round and `stats`;
+//!    never with an index shard, and nothing is taken under it.
+//! 9. compaction skip set (`Compactor::skip`), then
+//! 10. victim queue (`Compactor::victims`): taken while holding the block
+//!     table (picking victims), never with an index shard.
+//! 11. group-commit state (`GroupCommit::state`): never held while syncing.
+//! 12. background control (`Control::state`): taken under the log by a
 //!     writer's nudge.
-//! 12. poison reason (`Poison::reason`): under any of the above.
+//! 13. poison reason (`Poison::reason`): under any of the above.
 //!
 //! Readers take only an index shard (shared), then read the record through
 //! the storage's page cache without any lock. The storage's own locks
@@ -42,8 +46,10 @@ use crate::clock::Clock;
 use crate::compaction::{self, Compactor};
 use crate::control::Control;
 use crate::error::{Error, Result};
-use crate::format::BLOCK_BYTES;
+use crate::expiry::{self, ExpiryRound};
+use crate::format::record::{RECORD_HEADER_BYTES, RecordHeader};
 use crate::format::superblock::Superblock;
+use crate::format::{BLOCK_BYTES, block_offset};
 use crate::index::lookup::{self, Current};
 use crate::index::{Index, key_hash};
 use crate::options::Options;
@@ -51,11 +57,13 @@ use crate::recovery::{self, RecoveryMode, RecoveryReport};
 use crate::space::{BlockUse, Space};
 use crate::stats::{Counters, Stats};
 use crate::storage::Storage;
+use crate::ttl::{TtlEntry, TtlTable};
 use crate::writer::{self, Writer};
+use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// What open established about the file: fixed for the store's life.
 #[derive(Debug)]
@@ -74,6 +82,7 @@ pub(crate) struct Engine {
     pub writer: Writer,
     pub space: Space,
     pub index: Index,
+    pub ttl: TtlTable,
     pub checkpointer: Checkpointer,
     pub compactor: Compactor,
     pub control: Control,
@@ -94,6 +103,7 @@ impl Engine {
             writer: Writer::new(recovered.log, opts.sync),
             space: Space::new(recovered.table),
             index: recovered.index,
+            ttl: TtlTable::new(opts.clock.clone()),
             checkpointer: Checkpointer::new(recovered.checkpoint, opts),
             compactor: Compactor::default(),
             control: Control::default(),
@@ -106,13 +116,82 @@ impl Engine {
             },
         };
         engine.space.update_reserve(&mut engine.space.lock(), engine.index.len());
+        engine.rebuild_ttl();
         Ok((engine, recovered.wants_checkpoint))
+    }
+
+    /// Fills the TTL table from the index: the header of every indexed
+    /// record is read back (in file order, in parallel) for its expiry.
+    /// Checkpoints do not store expiry, and replay may start from one, so
+    /// this runs after every recovery, before any write (the figures behind
+    /// reading rather than storing it: docs/BENCHMARKS.md). The header is
+    /// not checked against its CRC here, which covers the whole fragment: an
+    /// entry is only a hint, and the round reads and verifies the record
+    /// before it removes anything. Returns the keys with a TTL.
+    pub fn rebuild_ttl(&self) -> u64 {
+        let started = Instant::now();
+        let mut entries = self.index.entries();
+        // In file order, so the reads walk the log forwards; in the index's
+        // order each one is a cache miss.
+        entries.par_sort_unstable_by_key(|entry| (entry.block, entry.offset()));
+        let storage = &*self.storage;
+        let with_ttl: Vec<TtlEntry> = entries
+            .par_iter()
+            .filter_map(|entry| {
+                let mut head = [0u8; RECORD_HEADER_BYTES];
+                let at = block_offset(entry.block) + u64::from(entry.offset());
+                storage.read_at(at, &mut head).ok()?;
+                let header = RecordHeader::decode_unverified(&head).ok()?;
+                (header.lsn == entry.lsn() && header.expires_ms != 0)
+                    .then(|| TtlEntry::new(header.expires_ms, entry.hash, entry.lsn()))
+            })
+            .collect();
+        let count = with_ttl.len() as u64;
+        self.ttl.rebuild(with_ttl);
+        tracing::info!(
+            keys = entries.len() as u64,
+            with_ttl = count,
+            ms = started.elapsed().as_millis() as u64,
+            "ttl table built from the index"
+        );
+        count
     }
 
     /// What an append updates.
     #[inline]
     pub fn append_parts(&self) -> writer::Parts<'_> {
-        writer::Parts { storage: &*self.storage, space: &self.space, index: &self.index }
+        writer::Parts { storage: &*self.storage, space: &self.space, index: &self.index, ttl: &self.ttl }
+    }
+
+    /// One round of active expiry (expiry/).
+    pub fn expire_round(&self, keys_max: usize, deadline: Option<Instant>) -> Result<ExpiryRound> {
+        self.writable()?;
+        let parts = expiry::Parts {
+            storage: &*self.storage,
+            clock: &*self.clock,
+            index: &self.index,
+            ttl: &self.ttl,
+            writer: &self.writer,
+            append: self.append_parts(),
+        };
+        expiry::round(&parts, keys_max, deadline)
+    }
+
+    /// Keys with a TTL, and an estimate of the average TTL they have left
+    /// (ms; 0 when none), from a sample as Redis's `avg_ttl` is.
+    pub fn ttl_summary(&self) -> (u64, u64) {
+        let now_ms = self.clock.now_ms();
+        let mut candidates = Vec::new();
+        let mut left = Vec::new();
+        for sampled in self.ttl.sample() {
+            candidates.clear();
+            self.index.candidates(sampled.hash, &mut candidates);
+            if candidates.iter().any(|c| sampled.names_lsn(c.lsn())) {
+                left.push(sampled.expires_ms.saturating_sub(now_ms));
+            }
+        }
+        let average = if left.is_empty() { 0 } else { left.iter().sum::<u64>() / left.len() as u64 };
+        (self.ttl.live_count(), average)
     }
 
     pub fn checkpoint_parts(&self) -> checkpoint::Parts<'_> {
@@ -121,6 +200,7 @@ impl Engine {
             clock: &*self.clock,
             space: &self.space,
             index: &self.index,
+            ttl: &self.ttl,
             writer: &self.writer,
         }
     }
@@ -132,6 +212,7 @@ impl Engine {
             clock: &*self.clock,
             space: &self.space,
             index: &self.index,
+            ttl: &self.ttl,
             writer: &self.writer,
             checkpointer: &self.checkpointer,
             read_only: self.opened.read_only,
@@ -220,6 +301,8 @@ impl Engine {
             let log = self.writer.lock();
             (log.last_lsn(), log.bytes_written)
         };
+        // The TTL table and index shards, before the table: lock order.
+        let (keys_with_ttl, avg_ttl_ms) = self.ttl_summary();
         let table = self.space.lock();
         let mut blocks_log = 0;
         let mut blocks_snapshot = 0;
@@ -268,6 +351,10 @@ impl Engine {
             tombstones_dropped: compaction.tombstones_dropped.load(Ordering::Relaxed),
             tombstones_kept: compaction.tombstones_kept.load(Ordering::Relaxed),
             expired_dropped: compaction.expired_dropped.load(Ordering::Relaxed),
+            expired_keys: self.ttl.expired_count(),
+            keys_with_ttl,
+            avg_ttl_ms,
+            ttl_heap_bytes: self.ttl.heap_bytes(),
             poisoned: self.writer.poison().check().err().map(|e| e.to_string()),
         }
     }

@@ -19,7 +19,10 @@
 //! - `engine`: the subsystems together, and the lock order; `background`:
 //!   the maintenance and compactor threads.
 //! - `store`: the public API ([`Store`]); start reading here. `update`: the
-//!   writes that read first (conditional put, integer increment).
+//!   writes that read first (conditional put, integer increment); `entry`:
+//!   a value with its expiry, and writes with an absolute expiry.
+//! - `ttl` (beside the index): which records expire when; `expiry`: the
+//!   active expiry round the expiry thread runs.
 //! - [`fsck`]: the offline checker behind kv-fsck.
 #![deny(unsafe_code)]
 
@@ -30,7 +33,9 @@ mod compaction;
 mod control;
 mod create;
 mod engine;
+mod entry;
 mod error;
+mod expiry;
 pub mod format;
 pub mod fsck;
 mod index;
@@ -42,6 +47,7 @@ mod space;
 mod stats;
 pub mod storage;
 mod store;
+mod ttl;
 mod tuning;
 mod update;
 mod writer;
@@ -58,6 +64,7 @@ pub mod compactor {
 
 pub use checkpoint::CheckpointInfo;
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use entry::Entry;
 pub use error::{Error, Result};
 pub use index::key_hash;
 pub use options::{

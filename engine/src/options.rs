@@ -56,6 +56,10 @@ pub struct Options {
     /// back only through `Store::compact` and writes that find no room;
     /// benchmarks turn it off to measure a baseline.
     pub background_compaction: bool,
+    /// Let the expiry thread run (with `background`): keys whose TTL has
+    /// passed are removed within about a tick. Off, they read as absent
+    /// and stay counted until a write, a delete or the compactor meets them.
+    pub background_expiry: bool,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -70,6 +74,7 @@ impl Default for Options {
             read_only: false,
             background: true,
             background_compaction: true,
+            background_expiry: true,
             clock: Arc::new(SystemClock),
         }
     }

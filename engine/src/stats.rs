@@ -108,6 +108,18 @@ pub struct Stats {
     pub tombstones_dropped: u64,
     pub tombstones_kept: u64,
     pub expired_dropped: u64,
+    /// Keys removed because their TTL had passed: by the expiry thread,
+    /// the compactor, or a write or delete that met an expired record
+    /// (Redis's `expired_keys`).
+    pub expired_keys: u64,
+    /// Keys in the index with a TTL, expired ones not yet removed included
+    /// (Redis's `expires=`).
+    pub keys_with_ttl: u64,
+    /// Average TTL left of the keys with one, in ms, estimated from a
+    /// sample (Redis's `avg_ttl=`); 0 when none.
+    pub avg_ttl_ms: u64,
+    /// Heap bytes of the TTL table.
+    pub ttl_heap_bytes: u64,
     pub poisoned: Option<String>,
 }
 

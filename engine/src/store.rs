@@ -33,8 +33,22 @@ const CLOSE_CHECKPOINTS_MAX: u32 = 3;
 /// One operation of an atomic batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BatchOp {
-    Put { key: Vec<u8>, value: Vec<u8>, ttl: Option<Duration> },
-    Delete { key: Vec<u8> },
+    /// A put expiring `ttl` after the batch is written (None: never).
+    Put {
+        key: Vec<u8>,
+        value: Vec<u8>,
+        ttl: Option<Duration>,
+    },
+    /// A put expiring at Unix time `expires_ms` (0: never; a time already
+    /// past makes it a delete, as `Store::put_at`).
+    PutAt {
+        key: Vec<u8>,
+        value: Vec<u8>,
+        expires_ms: u64,
+    },
+    Delete {
+        key: Vec<u8>,
+    },
 }
 
 /// A key's time to live.
@@ -108,7 +122,7 @@ impl Store {
             }
         }
         let threads = if opts.background && writable {
-            background::spawn(&engine, opts.background_compaction)
+            background::spawn(&engine, opts.background_compaction, opts.background_expiry)
         } else {
             Vec::new()
         };
@@ -130,8 +144,9 @@ impl Store {
         self.write(&[op], Purpose::User)
     }
 
-    /// Keys in the index (expired ones included until removed): what
-    /// `stats().keys` says, without its locks.
+    /// Keys in the index (expired ones included until the expiry thread,
+    /// or a write that meets them, removes them): what `stats().keys` says,
+    /// without its locks.
     pub fn key_count(&self) -> u64 {
         self.engine.index.len()
     }
@@ -189,6 +204,7 @@ impl Store {
     /// Applies every operation or none, even across a crash.
     pub fn write_batch(&self, ops: &[BatchOp]) -> Result<()> {
         check_batch_ops(ops.len())?;
+        let now_ms = self.engine.clock.now_ms();
         let mut encoded = Vec::with_capacity(ops.len());
         for op in ops {
             encoded.push(match op {
@@ -196,6 +212,11 @@ impl Store {
                     check_key(key)?;
                     check_value(value)?;
                     Op { key, value, tombstone: false, expires_ms: self.expiry(*ttl)? }
+                }
+                BatchOp::PutAt { key, value, expires_ms } => {
+                    check_key(key)?;
+                    check_value(value)?;
+                    put_or_delete(key, value, *expires_ms, now_ms)
                 }
                 BatchOp::Delete { key } => {
                     check_key(key)?;
@@ -247,22 +268,10 @@ impl Store {
     }
 
     /// Sets (Some) or removes (None) the TTL of an existing key by rewriting
-    /// its record; false if the key is absent.
+    /// its record; false if the key is absent. `expire_at` with a time.
     pub fn expire(&self, key: &[u8], ttl: Option<Duration>) -> Result<bool> {
         check_key(key)?;
-        self.engine.writable()?;
-        let expires_ms = self.expiry(ttl)?;
-        let mut log = self.engine.writer.lock();
-        let found = lookup::find(&*self.engine.storage, &self.engine.index, key, key_hash(key)).for_read()?;
-        let Some(current) = found.filter(|c| !self.expired(c)) else {
-            return Ok(false);
-        };
-        let value = read_value(&*self.engine.storage, current.first)?;
-        let op = Op { key, value: &value, tombstone: false, expires_ms };
-        let lsn = self.engine.writer.append_locked(self.engine.append_parts(), &mut log, &[op], Purpose::User)?;
-        drop(log);
-        self.engine.writer.wait_durable(&*self.engine.storage, lsn)?;
-        Ok(true)
+        self.expire_at(key, self.expiry(ttl)?)
     }
 
     /// Keys starting with `prefix`, sorted, after `start_after` if given, at
@@ -387,6 +396,28 @@ impl Store {
         self.engine.compaction_parts().reclaim(u64::MAX)
     }
 
+    /// One record through a write group: a put, or the tombstone a put
+    /// with a past expiry becomes (which may use the deletes' margin).
+    pub(crate) fn write_one(&self, op: Op<'_>) -> Result<()> {
+        let purpose = if op.tombstone { Purpose::Delete } else { Purpose::User };
+        self.write(&[op], purpose)
+    }
+
+    /// One round of active expiry as the expiry thread runs it, without
+    /// its time limit: for tests that drive the clock by hand. Returns the
+    /// keys removed.
+    #[doc(hidden)]
+    pub fn expire_round(&self) -> Result<u64> {
+        Ok(self.engine.expire_round(crate::expiry::ROUND_KEYS_MAX, None)?.removed)
+    }
+
+    /// Rebuilds the TTL table from the index as open does; returns the keys
+    /// with a TTL. For measuring that part of open.
+    #[doc(hidden)]
+    pub fn rebuild_ttl_table(&self) -> u64 {
+        self.engine.rebuild_ttl()
+    }
+
     /// Puts and batches go through a write group (writer/group.rs). A write that
     /// finds no room lets the compactor reclaim dead blocks and tries again
     /// — a few times, because a concurrent compaction pass may take the
@@ -438,6 +469,22 @@ impl Drop for Store {
         if let Err(err) = self.shutdown() {
             tracing::error!("closing the store failed: {err}");
         }
+    }
+}
+
+/// Whether an absolute expiry (0: none) has passed at `now_ms`.
+pub(crate) fn is_past(expires_ms: u64, now_ms: u64) -> bool {
+    expires_ms != 0 && expires_ms <= now_ms
+}
+
+/// The record a put with absolute expiry `expires_ms` writes at `now_ms`:
+/// the put, or a tombstone when that time has passed (the key would read
+/// as absent anyway; no value is kept for it).
+pub(crate) fn put_or_delete<'a>(key: &'a [u8], value: &'a [u8], expires_ms: u64, now_ms: u64) -> Op<'a> {
+    if is_past(expires_ms, now_ms) {
+        Op { key, value: &[], tombstone: true, expires_ms: 0 }
+    } else {
+        Op { key, value, tombstone: false, expires_ms }
     }
 }
 

@@ -32,6 +32,7 @@ fn options(recovery: RecoveryMode, read_only: bool) -> Options {
         read_only,
         background: false,
         background_compaction: false,
+        background_expiry: false,
         clock: Arc::new(ManualClock::new(NOW_MS)),
     }
 }

@@ -23,6 +23,7 @@ use crate::index::Index;
 use crate::options::Options;
 use crate::space::Space;
 use crate::storage::Storage;
+use crate::ttl::TtlTable;
 use crate::writer::{self, Writer};
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -59,13 +60,14 @@ pub(crate) struct Parts<'a> {
     pub clock: &'a dyn Clock,
     pub space: &'a Space,
     pub index: &'a Index,
+    pub ttl: &'a TtlTable,
     pub writer: &'a Writer,
 }
 
 impl<'a> Parts<'a> {
     /// What the checkpoint's own appends (carried tombstones) update.
     fn append(&self) -> writer::Parts<'a> {
-        writer::Parts { storage: self.storage, space: self.space, index: self.index }
+        writer::Parts { storage: self.storage, space: self.space, index: self.index, ttl: self.ttl }
     }
 }
 

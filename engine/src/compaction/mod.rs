@@ -64,6 +64,7 @@ use crate::index::Index;
 use crate::limits::BLOCK_PAYLOAD_BYTES;
 use crate::space::Space;
 use crate::storage::Storage;
+use crate::ttl::TtlTable;
 use crate::writer::{self, Writer};
 use parking_lot::Mutex;
 use std::collections::HashSet;
@@ -133,6 +134,7 @@ pub(crate) struct Parts<'a> {
     pub clock: &'a dyn Clock,
     pub space: &'a Space,
     pub index: &'a Index,
+    pub ttl: &'a TtlTable,
     pub writer: &'a Writer,
     pub checkpointer: &'a Checkpointer,
     pub read_only: bool,
@@ -141,7 +143,7 @@ pub(crate) struct Parts<'a> {
 impl<'a> Parts<'a> {
     /// What the compactor's appends update.
     fn append(&self) -> writer::Parts<'a> {
-        writer::Parts { storage: self.storage, space: self.space, index: self.index }
+        writer::Parts { storage: self.storage, space: self.space, index: self.index, ttl: self.ttl }
     }
 
     /// What a checkpoint the compactor asks for uses.
@@ -151,6 +153,7 @@ impl<'a> Parts<'a> {
             clock: self.clock,
             space: self.space,
             index: self.index,
+            ttl: self.ttl,
             writer: self.writer,
         }
     }

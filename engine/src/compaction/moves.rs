@@ -248,5 +248,5 @@ fn move_continued(parts: &Parts<'_>, victim: u32, continued: &RecordHeader, outc
 /// `stats` take that lock without the log lock.
 fn unlink(parts: &Parts<'_>, key: &[u8]) {
     let update = Update { key, hash: key_hash(key), lsn: 0, put: None };
-    apply::apply(parts.storage, parts.index, &mut parts.space.lock(), update, Order::Newest);
+    apply::apply(parts.storage, parts.index, &mut parts.space.lock(), Some(parts.ttl), update, Order::Newest);
 }

@@ -1,7 +1,8 @@
 //! Applying a record to the index and the live-byte accounting: the one
 //! update the write path (`Writer`'s publish) and replay share, so the two
 //! cannot drift apart. The caller holds the log lock and the block table
-//! (lock order: engine.rs).
+//! (lock order: engine.rs). The TTL table (ttl.rs) follows the index here
+//! too: a record with a TTL joins it, a superseded one is counted stale.
 
 use crate::format::snapshot::IndexEntry;
 use crate::index::Index;
@@ -9,6 +10,7 @@ use crate::index::lookup::{self, Current};
 use crate::index::read::{Extents, record_extents};
 use crate::space::BlockTable;
 use crate::storage::Storage;
+use crate::ttl::{TtlEntry, TtlTable};
 
 /// One record to apply.
 #[derive(Debug, Clone, Copy)]
@@ -29,6 +31,8 @@ pub(crate) struct Put<'a> {
     pub offset: u32,
     /// (block, bytes) of every fragment.
     pub extents: &'a [(u32, u32)],
+    /// The record's expiry (0: none).
+    pub expires_ms: u64,
 }
 
 /// What the record is known to be, against the versions already indexed.
@@ -53,14 +57,26 @@ pub(crate) struct Moving {
 
 /// Points the index at `update`'s record (or drops the key, for a
 /// tombstone) and moves the live bytes from the version it supersedes to it.
+/// `ttl` is None only in replay: recovery rebuilds the TTL table from the
+/// index it ends with (`Engine::open`).
 #[inline]
-pub(crate) fn apply(storage: &dyn Storage, index: &Index, table: &mut BlockTable, update: Update<'_>, order: Order) {
+pub(crate) fn apply(
+    storage: &dyn Storage,
+    index: &Index,
+    table: &mut BlockTable,
+    ttl: Option<&TtlTable>,
+    update: Update<'_>,
+    order: Order,
+) {
     let current = lookup::find(storage, index, update.key, update.hash).current;
     if order == Order::IfNewer && current.as_ref().is_some_and(|c| c.entry.lsn() >= update.lsn) {
         return;
     }
     if let Some(current) = &current {
         retire(storage, table, current);
+        if let Some(ttl) = ttl {
+            ttl.superseded(current.first.header.expires_ms);
+        }
     }
     let old = current.map(|c| c.entry);
     match update.put {
@@ -74,6 +90,9 @@ pub(crate) fn apply(storage: &dyn Storage, index: &Index, table: &mut BlockTable
                 table.add_live(block, bytes);
             }
             index.replace(old, IndexEntry::new(update.hash, put.block, put.offset, update.lsn));
+            if let Some(ttl) = ttl.filter(|_| put.expires_ms != 0) {
+                ttl.insert(TtlEntry::new(put.expires_ms, update.hash, update.lsn));
+            }
         }
     }
 }
@@ -82,7 +101,14 @@ pub(crate) fn apply(storage: &dyn Storage, index: &Index, table: &mut BlockTable
 /// bytes with it. The caller checked, under the log lock, that
 /// `moving.entry` is the key's index entry: so, unlike `apply`, this reads
 /// nothing back.
-pub(crate) fn apply_moved(index: &Index, table: &mut BlockTable, moving: &Moving, copy: Put<'_>, lsn: u64) {
+pub(crate) fn apply_moved(
+    index: &Index,
+    table: &mut BlockTable,
+    ttl: &TtlTable,
+    moving: &Moving,
+    copy: Put<'_>,
+    lsn: u64,
+) {
     let entry = IndexEntry::new(moving.entry.hash, copy.block, copy.offset, lsn);
     let replaced = index.replace(Some(moving.entry), entry);
     debug_assert!(replaced, "the caller checked the entry under the log lock");
@@ -94,6 +120,9 @@ pub(crate) fn apply_moved(index: &Index, table: &mut BlockTable, moving: &Moving
         }
         for &(block, bytes) in copy.extents {
             table.add_live(block, bytes);
+        }
+        if copy.expires_ms != 0 {
+            ttl.moved(TtlEntry::new(copy.expires_ms, moving.entry.hash, lsn));
         }
     }
 }

@@ -127,8 +127,10 @@ impl Replay<'_> {
             block: record.block,
             offset: record.offset,
             extents: &record.extents,
+            expires_ms: record.header.expires_ms,
         });
         let update = Update { key: &record.key, hash: key_hash(&record.key), lsn: record.header.lsn, put };
-        apply::apply(self.storage, self.index, self.table, update, Order::IfNewer);
+        // No TTL table yet: the engine builds it from the index replay ends with.
+        apply::apply(self.storage, self.index, self.table, None, update, Order::IfNewer);
     }
 }

@@ -30,6 +30,7 @@ use crate::options::SyncPolicy;
 use crate::sleep_lock::SleepLock;
 use crate::space::{self, BlockTable, Purpose, Space};
 use crate::storage::Storage;
+use crate::ttl::TtlTable;
 use commit::GroupCommit;
 use group::{GroupInput, WriteGroup};
 use log::{AppendError, Placed};
@@ -43,6 +44,7 @@ pub(crate) struct Parts<'a> {
     pub storage: &'a dyn Storage,
     pub space: &'a Space,
     pub index: &'a Index,
+    pub ttl: &'a TtlTable,
 }
 
 /// The log writer behind its lock, the write groups, the sync rendezvous,
@@ -209,8 +211,8 @@ impl Writer {
     ) -> Result<u64> {
         self.append_then(parts, log, &[op], Purpose::Compact, |table, placed| {
             let copy = &placed[0];
-            let put = Put { block: copy.block, offset: copy.offset, extents: &copy.extents };
-            apply::apply_moved(parts.index, table, moving, put, copy.lsn);
+            let put = Put { block: copy.block, offset: copy.offset, extents: &copy.extents, expires_ms: op.expires_ms };
+            apply::apply_moved(parts.index, table, parts.ttl, moving, put, copy.lsn);
         })
     }
 
@@ -271,10 +273,14 @@ fn publish(parts: Parts<'_>, table: &mut BlockTable, ops: &[Op<'_>], placed: &[P
         parts.index.prefetch_records(parts.storage, ops.iter().map(|op| key_hash(op.key)).collect());
     }
     for (op, placed) in ops.iter().zip(placed) {
-        let put =
-            (!op.tombstone).then_some(Put { block: placed.block, offset: placed.offset, extents: &placed.extents });
+        let put = (!op.tombstone).then_some(Put {
+            block: placed.block,
+            offset: placed.offset,
+            extents: &placed.extents,
+            expires_ms: op.expires_ms,
+        });
         let update = Update { key: op.key, hash: key_hash(op.key), lsn: placed.lsn, put };
-        apply::apply(parts.storage, parts.index, table, update, Order::Newest);
+        apply::apply(parts.storage, parts.index, table, Some(parts.ttl), update, Order::Newest);
     }
 }
 

@@ -20,6 +20,7 @@ pub fn sim_options(sync: SyncPolicy, clock: Arc<ManualClock>) -> Options {
         read_only: false,
         background: false,
         background_compaction: false,
+        background_expiry: false,
         clock,
     }
 }
@@ -44,7 +45,7 @@ pub fn open_image(image: Vec<u8>, clock: Arc<ManualClock>) -> blockkv_engine::Re
 pub fn apply_batch(state: &mut BTreeMap<Vec<u8>, Vec<u8>>, ops: &[BatchOp]) {
     for op in ops {
         match op {
-            BatchOp::Put { key, value, .. } => {
+            BatchOp::Put { key, value, .. } | BatchOp::PutAt { key, value, .. } => {
                 state.insert(key.clone(), value.clone());
             }
             BatchOp::Delete { key } => {
