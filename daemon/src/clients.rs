@@ -78,6 +78,10 @@ impl Client {
         self.resp.store(version, Ordering::Relaxed);
     }
 
+    pub fn set_monitor(&self) {
+        self.monitor.store(true, Ordering::Relaxed);
+    }
+
     pub fn set_multi(&self, queued: Option<usize>) {
         self.multi.store(queued.map_or(-1, |n| n as i64), Ordering::Relaxed);
     }

@@ -5,7 +5,10 @@
 
 use crate::clients::Clients;
 use crate::metrics::Metrics;
+use crate::monitor::Monitors;
 use crate::scan_cursors::ScanCursors;
+use crate::settings::Settings;
+use crate::slowlog::SlowLog;
 use crate::watches::Watches;
 use blockkv_engine::{Store, SyncPolicy};
 use parking_lot::RwLock;
@@ -30,14 +33,24 @@ pub struct Context {
     /// commands that read several keys or read then write take it alone,
     /// so no other command runs between their reads and their writes.
     pub isolation: Arc<RwLock<()>>,
+    /// What CONFIG SET may change while kvd runs.
+    pub settings: Arc<Settings>,
+    pub slowlog: Arc<SlowLog>,
+    pub monitors: Arc<Monitors>,
 }
 
 impl Context {
     /// A context for `store` with fresh counters, clients and watches.
-    pub fn new(store: Arc<Store>, data_path: &str, socket_path: &str, sync_policy: SyncPolicy) -> Context {
+    pub fn new(
+        store: Arc<Store>,
+        data_path: &str,
+        socket_path: &str,
+        sync_policy: SyncPolicy,
+        settings: Settings,
+    ) -> Context {
         Context {
             store,
-            metrics: Arc::new(Metrics::default()),
+            metrics: Arc::new(Metrics::new(&crate::resp::counted_as())),
             data_path: data_path.into(),
             sync_policy,
             cursors: Arc::new(ScanCursors::default()),
@@ -45,6 +58,9 @@ impl Context {
             socket_path: socket_path.into(),
             watches: Arc::new(Watches::default()),
             isolation: Arc::new(RwLock::new(())),
+            settings: Arc::new(settings),
+            slowlog: Arc::new(SlowLog::default()),
+            monitors: Arc::new(Monitors::default()),
         }
     }
 }

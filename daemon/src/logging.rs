@@ -49,29 +49,47 @@ impl<'a> MakeWriter<'a> for LogFile {
     }
 }
 
-/// Installs the global subscriber; returns the log file to reopen on SIGHUP.
-pub fn init(log_file: Option<&Path>, level: Option<&str>) -> io::Result<Option<LogFile>> {
+/// Changes the log filter of a running kvd (CONFIG SET loglevel).
+pub type SetLevel = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+
+/// Installs the global subscriber; returns the log file to reopen on SIGHUP
+/// and the way to change the level later.
+pub fn init(log_file: Option<&Path>, level: Option<&str>) -> io::Result<(Option<LogFile>, SetLevel)> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level.unwrap_or("info")));
-    match log_file {
+    let file = match log_file {
+        None => None,
+        Some(path) => Some(LogFile { path: path.to_path_buf(), file: Arc::new(Mutex::new(LogFile::open_file(path)?)) }),
+    };
+    let set_level: SetLevel = match &file {
         None => {
             let ansi = io::IsTerminal::is_terminal(&io::stderr());
-            tracing_subscriber::fmt()
+            let builder = tracing_subscriber::fmt()
                 .with_env_filter(filter)
                 .with_writer(io::stderr)
                 .with_ansi(ansi)
                 .with_target(false)
-                .init();
-            Ok(None)
+                .with_filter_reloading();
+            let handle = builder.reload_handle();
+            builder.init();
+            Box::new(move |level| {
+                let filter = EnvFilter::try_new(level).map_err(|err| err.to_string())?;
+                handle.reload(filter).map_err(|err| err.to_string())
+            })
         }
-        Some(path) => {
-            let file = LogFile { path: path.to_path_buf(), file: Arc::new(Mutex::new(LogFile::open_file(path)?)) };
-            tracing_subscriber::fmt()
+        Some(file) => {
+            let builder = tracing_subscriber::fmt()
                 .with_env_filter(filter)
                 .with_writer(file.clone())
                 .with_ansi(false)
                 .with_target(false)
-                .init();
-            Ok(Some(file))
+                .with_filter_reloading();
+            let handle = builder.reload_handle();
+            builder.init();
+            Box::new(move |level| {
+                let filter = EnvFilter::try_new(level).map_err(|err| err.to_string())?;
+                handle.reload(filter).map_err(|err| err.to_string())
+            })
         }
-    }
+    };
+    Ok((file, set_level))
 }

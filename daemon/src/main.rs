@@ -20,10 +20,13 @@ mod handler;
 mod logging;
 mod malloc;
 mod metrics;
+mod monitor;
 mod pipeline;
 mod resp;
 mod scan_cursors;
 mod server;
+mod settings;
+mod slowlog;
 mod socket;
 mod watches;
 mod weight;
@@ -55,8 +58,8 @@ fn main() -> ExitCode {
     } else {
         detach::Readiness::foreground()
     };
-    let log_file = match logging::init(args.log_path().as_deref(), args.log_level.as_deref()) {
-        Ok(file) => file,
+    let (log_file, set_level) = match logging::init(args.log_path().as_deref(), args.log_level.as_deref()) {
+        Ok(logging) => logging,
         Err(err) => {
             let message = format!("cannot open the log file: {err}");
             readiness.failed(&message);
@@ -64,7 +67,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match run(&args, log_file, &mut readiness) {
+    match run(&args, log_file, set_level, &mut readiness) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!("{err:#}");
@@ -78,6 +81,7 @@ fn main() -> ExitCode {
 fn run(
     args: &config::Args,
     log_file: Option<logging::LogFile>,
+    set_level: logging::SetLevel,
     readiness: &mut detach::Readiness,
 ) -> anyhow::Result<()> {
     let data = args.data_path();
@@ -116,12 +120,12 @@ fn run(
         &data.display().to_string(),
         &socket_path.display().to_string(),
         args.sync_policy(),
+        settings::Settings::new(args.max_connections, args.log_level.as_deref().unwrap_or("info"), set_level),
     );
     let server = server::Server {
         listener,
         ctx,
         workers: args.workers(),
-        max_connections: args.max_connections,
         partial_timeout: std::time::Duration::from_millis(args.partial_timeout_ms.max(1)),
         on_sighup: Box::new(move || {
             if let Some(file) = &log_file {

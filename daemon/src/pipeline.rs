@@ -159,7 +159,11 @@ fn shared_put(ctx: &Context, run: Vec<(usize, Queued)>, jobs: &mut [Job]) {
     };
     let elapsed_us = started.elapsed().as_micros() as u64;
     for (job, native) in answer_to {
-        ctx.metrics.record(metrics::PUT, elapsed_us, result.is_ok());
+        if native {
+            ctx.metrics.record(metrics::PUT, elapsed_us, result.is_ok());
+        } else {
+            ctx.metrics.record_resp(resp::set_index(), elapsed_us, result.is_ok());
+        }
         let out = &mut jobs[job].out;
         match (native, &result) {
             (true, Ok(())) => frame_response(&Response::Done, out),

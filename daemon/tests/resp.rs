@@ -276,7 +276,9 @@ fn errors_read_as_redis_errors_and_never_hang() {
     let fsync: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("appendfsync").query(&mut con).expect("config get");
     assert_eq!(fsync, ["appendfsync", "everysec"], "kvd's default --sync periodic");
     let config: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("maxmemory").query(&mut con).expect("config get");
-    assert!(config.is_empty());
+    assert_eq!(config, ["maxmemory", "0"]);
+    let config: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("no-such-*").query(&mut con).expect("config get");
+    assert!(config.is_empty(), "an unknown parameter is an empty reply, as in Redis");
     let () = redis::cmd("SELECT").arg(0).query(&mut con).expect("select 0");
     assert!(error_text(redis::cmd("SELECT").arg(1).query::<Value>(&mut con)).contains("out of range"));
 }

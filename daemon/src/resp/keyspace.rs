@@ -14,29 +14,9 @@ use crate::watches::Watches;
 use blockkv_engine::limits::{BATCH_OPS_MAX, KEY_BYTES_MAX, VALUE_BYTES_MAX};
 use blockkv_engine::{BatchOp, Error, KeyTtl, PutCondition, Store, parse_integer};
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-/// A live key's value and expiry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
-    pub value: Vec<u8>,
-    pub expires_ms: u64,
-}
-
-/// Milliseconds since the Unix epoch, as expiry times count them.
-pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_millis() as u64)
-}
-
-/// The time to live an absolute expiry leaves (None: no expiry), or Err if
-/// it has already passed.
-fn ttl_of(expires_ms: u64, now_ms: u64) -> Result<Option<Duration>, ()> {
-    match expires_ms {
-        0 => Ok(None),
-        at if at <= now_ms => Err(()),
-        at => Ok(Some(Duration::from_millis(at - now_ms))),
-    }
-}
+pub use blockkv_engine::Entry;
 
 /// The engine's own size check, made when a write is staged rather than
 /// when the batch is applied, so the command that broke it is the one refused.
@@ -120,18 +100,11 @@ pub struct Direct<'a> {
 
 impl Keyspace for Direct<'_> {
     fn now_ms(&self) -> u64 {
-        now_ms()
+        self.store.now_ms()
     }
 
     fn entry(&mut self, key: &[u8]) -> Result<Option<Entry>, Error> {
-        let now = self.now_ms();
-        let Some(value) = self.store.get(key)? else { return Ok(None) };
-        let expires_ms = match self.store.ttl(key)? {
-            KeyTtl::Missing => return Ok(None),
-            KeyTtl::Persistent => 0,
-            KeyTtl::ExpiresInMs(left) => now + left.max(1),
-        };
-        Ok(Some(Entry { value, expires_ms }))
+        self.store.entry(key)
     }
 
     fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
@@ -143,20 +116,16 @@ impl Keyspace for Direct<'_> {
     }
 
     fn expires_ms(&mut self, key: &[u8]) -> Result<Option<u64>, Error> {
+        let now = self.now_ms();
         Ok(match self.store.ttl(key)? {
             KeyTtl::Missing => None,
             KeyTtl::Persistent => Some(0),
-            KeyTtl::ExpiresInMs(left) => Some(self.now_ms() + left.max(1)),
+            KeyTtl::ExpiresInMs(left) => Some(now + left.max(1)),
         })
     }
 
     fn put(&mut self, key: &[u8], value: &[u8], expires_ms: u64) -> Result<(), Error> {
-        match ttl_of(expires_ms, self.now_ms()) {
-            Ok(ttl) => self.store.put_with_ttl(key, value, ttl)?,
-            Err(()) => {
-                self.store.delete(key)?;
-            }
-        }
+        self.store.put_at(key, value, expires_ms)?;
         self.watches.touch(key);
         Ok(())
     }
@@ -170,14 +139,10 @@ impl Keyspace for Direct<'_> {
     }
 
     fn put_if(&mut self, key: &[u8], value: &[u8], expires_ms: u64, condition: PutCondition) -> Result<bool, Error> {
-        let Ok(ttl) = ttl_of(expires_ms, self.now_ms()) else {
-            // Already expired: decided and applied as a removal under isolation only.
-            let present = self.exists(key)?;
-            if present != (condition == PutCondition::IfPresent) {
-                return Ok(false);
-            }
-            self.remove(key)?;
-            return Ok(true);
+        // The engine's conditional put takes a time to live; EX and PX give one.
+        let ttl = match expires_ms {
+            0 => None,
+            at => Some(Duration::from_millis(at.saturating_sub(self.now_ms()).max(1))),
         };
         let done = self.store.put_if(key, value, ttl, condition)?;
         if done {
@@ -193,10 +158,7 @@ impl Keyspace for Direct<'_> {
     }
 
     fn set_expiry(&mut self, key: &[u8], expires_ms: u64) -> Result<bool, Error> {
-        let done = match ttl_of(expires_ms, self.now_ms()) {
-            Ok(ttl) => self.store.expire(key, ttl)?,
-            Err(()) => self.store.delete(key)?,
-        };
+        let done = self.store.expire_at(key, expires_ms)?;
         if done {
             self.watches.touch(key);
         }
@@ -204,9 +166,7 @@ impl Keyspace for Direct<'_> {
     }
 
     fn put_all(&mut self, pairs: &[(&[u8], &[u8])]) -> Result<(), Error> {
-        let ops: Vec<BatchOp> =
-            pairs.iter().map(|(k, v)| BatchOp::Put { key: k.to_vec(), value: v.to_vec(), ttl: None }).collect();
-        self.store.write_batch(&ops)?;
+        self.store.put_all(pairs)?;
         pairs.iter().for_each(|(key, _)| self.watches.touch(key));
         Ok(())
     }
@@ -243,7 +203,7 @@ pub struct Tx<'a> {
 
 impl<'a> Tx<'a> {
     pub fn new(store: &'a Store) -> Tx<'a> {
-        Tx { store, now_ms: now_ms(), pending: HashMap::new(), order: Vec::new(), cleared: false }
+        Tx { store, now_ms: store.now_ms(), pending: HashMap::new(), order: Vec::new(), cleared: false }
     }
 
     fn stage(&mut self, key: &[u8], entry: Option<Entry>) {
@@ -269,14 +229,12 @@ impl<'a> Tx<'a> {
                 limit: BATCH_OPS_MAX as u64,
             });
         }
-        let now = now_ms();
         let mut ops = Vec::with_capacity(self.order.len());
         for key in &self.order {
             let op = match &self.pending[key] {
-                Some(entry) => match ttl_of(entry.expires_ms, now) {
-                    Ok(ttl) => BatchOp::Put { key: key.clone(), value: entry.value.clone(), ttl },
-                    Err(()) => BatchOp::Delete { key: key.clone() },
-                },
+                Some(entry) => {
+                    BatchOp::PutAt { key: key.clone(), value: entry.value.clone(), expires_ms: entry.expires_ms }
+                }
                 None => BatchOp::Delete { key: key.clone() },
             };
             ops.push(op);
@@ -299,7 +257,7 @@ impl Keyspace for Tx<'_> {
         if self.cleared {
             return Ok(None);
         }
-        Direct { store: self.store, watches: &Watches::default() }.entry(key)
+        self.store.entry(key)
     }
 
     fn put(&mut self, key: &[u8], value: &[u8], expires_ms: u64) -> Result<(), Error> {

@@ -16,6 +16,7 @@ mod bits;
 mod connection;
 mod failure;
 mod glob;
+mod info;
 mod keys;
 mod keyspace;
 mod reply;
@@ -29,4 +30,4 @@ mod walk;
 
 pub use failure::put_engine_error;
 pub use session::Session;
-pub use spec::Call;
+pub use spec::{Call, counted_as, set_index};

@@ -1,99 +1,234 @@
-//! Server commands: INFO, CONFIG, COMMAND, TIME.
+//! Server commands: CONFIG, COMMAND, TIME, MONITOR, SLOWLOG. INFO is in `info.rs`.
 
-use super::connection::REDIS_VERSION_COMPATIBLE;
-use super::failure::{Failure, Reply};
+use super::failure::{Failure, Reply, integer_arg};
+use super::glob;
 use super::spec::{Cx, SPECS};
 use crate::context::Context;
 use blockkv_engine::SyncPolicy;
 use blockkv_protocol::resp::Command;
-use std::fmt::Write;
-use std::sync::atomic::Ordering;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// INFO [section ...]: server, clients, stats, persistence, keyspace.
-pub(super) fn info(cx: &mut Cx, args: &Command) -> Reply {
-    let ctx = cx.ctx;
-    const SECTIONS: [&str; 5] = ["server", "clients", "stats", "persistence", "keyspace"];
-    let asked: Vec<String> = args.iter().skip(1).map(|a| String::from_utf8_lossy(a).to_ascii_lowercase()).collect();
-    let all = asked.is_empty() || asked.iter().any(|a| matches!(a.as_str(), "all" | "everything" | "default"));
-    let mut text = String::new();
-    for section in SECTIONS.iter().filter(|s| all || asked.iter().any(|a| a == *s)) {
-        if !text.is_empty() {
-            text.push_str("\r\n");
+/// One CONFIG parameter: its name, how to read it, and whether and how
+/// CONFIG SET changes it (None: it is fixed; the message names the flag).
+struct Parameter {
+    name: &'static str,
+    get: fn(&Context) -> String,
+    set: Result<Setter, &'static str>,
+}
+
+/// Sets a parameter from its text, or says why not.
+type Setter = fn(&Context, &str) -> Result<(), String>;
+
+const fn fixed(name: &'static str, get: fn(&Context) -> String, flag: &'static str) -> Parameter {
+    Parameter { name, get, set: Err(flag) }
+}
+
+fn parse<T: std::str::FromStr>(value: &str) -> Result<T, String> {
+    value.parse().map_err(|_| "argument couldn't be parsed into an integer".to_string())
+}
+
+/// Every parameter CONFIG GET answers: Redis's names for what Redis
+/// clients ask about (persistence, limits), kvd's own for its settings.
+static PARAMETERS: [Parameter; 16] = [
+    fixed("save", |_| String::new(), "kvd takes no snapshots: every write goes to its log"),
+    fixed("appendonly", |_| "yes".into(), "kvd always writes its log"),
+    fixed(
+        "appendfsync",
+        |ctx| {
+            match ctx.sync_policy {
+                SyncPolicy::Always => "always",
+                SyncPolicy::Periodic(_) => "everysec",
+                SyncPolicy::None => "no",
+            }
+            .into()
+        },
+        "--sync",
+    ),
+    Parameter {
+        name: "maxclients",
+        get: |ctx| ctx.settings.max_connections().to_string(),
+        set: Ok(|ctx, value| {
+            let limit: usize = parse(value)?;
+            if limit == 0 {
+                return Err("argument must be between 1 and 4294967295 inclusive".into());
+            }
+            ctx.settings.set_max_connections(limit);
+            Ok(())
+        }),
+    },
+    Parameter {
+        name: "loglevel",
+        get: |ctx| ctx.settings.log_level(),
+        set: Ok(|ctx, value| {
+            // Redis's level names, or any tracing filter kvd's --log-level takes.
+            let level = match value.to_ascii_lowercase().as_str() {
+                "debug" => "debug".to_string(),
+                "verbose" | "notice" => "info".to_string(),
+                "warning" => "warn".to_string(),
+                other => other.to_string(),
+            };
+            ctx.settings.set_log_level(&level)
+        }),
+    },
+    Parameter {
+        name: "sync-interval-ms",
+        get: |ctx| match ctx.store.sync_policy() {
+            SyncPolicy::Periodic(every) => every.as_millis().to_string(),
+            _ => "0".into(),
+        },
+        set: Ok(|ctx, value| {
+            let ms: u64 = parse(value)?;
+            ctx.store.set_sync_interval(Duration::from_millis(ms)).map_err(|err| err.to_string())
+        }),
+    },
+    Parameter {
+        name: "checkpoint-interval-s",
+        get: |ctx| ctx.store.checkpoint_interval().map_or(0, |every| every.as_secs()).to_string(),
+        set: Ok(|ctx, value| {
+            let seconds: u64 = parse(value)?;
+            let every = (seconds > 0).then(|| Duration::from_secs(seconds));
+            ctx.store.set_checkpoint_interval(every);
+            Ok(())
+        }),
+    },
+    Parameter {
+        name: "slowlog-log-slower-than",
+        get: |ctx| ctx.settings.slowlog_slower_than_us().to_string(),
+        set: Ok(|ctx, value| {
+            ctx.settings.set_slowlog_slower_than_us(parse(value)?);
+            Ok(())
+        }),
+    },
+    Parameter {
+        name: "slowlog-max-len",
+        get: |ctx| ctx.settings.slowlog_len().to_string(),
+        set: Ok(|ctx, value| {
+            ctx.settings.set_slowlog_len(parse(value)?);
+            Ok(())
+        }),
+    },
+    fixed("databases", |_| "1".into(), "kvd has one database"),
+    fixed("maxmemory", |_| "0".into(), "kvd keeps values in its data file, not in memory"),
+    fixed("maxmemory-policy", |_| "noeviction".into(), "kvd never evicts"),
+    fixed("port", |_| "0".into(), "--socket (kvd listens on a Unix socket)"),
+    fixed("unixsocket", |ctx| ctx.socket_path.to_string(), "--socket"),
+    fixed("dbfilename", |ctx| ctx.data_path.to_string(), "--data"),
+    fixed("proto-max-bulk-len", |_| blockkv_protocol::resp::RESP_BULK_BYTES_MAX.to_string(), "the value limit"),
+];
+
+/// CONFIG GET pattern [pattern ...] | SET name value [name value ...] |
+/// RESETSTAT | REWRITE.
+pub(super) fn config(cx: &mut Cx, args: &Command) -> Reply {
+    let sub = args[1].to_ascii_uppercase();
+    let arity = |ok: bool| {
+        if ok {
+            Ok(())
+        } else {
+            let name = String::from_utf8_lossy(&sub).to_ascii_lowercase();
+            Err(Failure::err(format_args!("wrong number of arguments for 'config|{name}' command")))
         }
-        info_section(ctx, section, &mut text);
+    };
+    match sub.as_slice() {
+        b"GET" => {
+            arity(args.len() >= 3)?;
+            let matching: Vec<&Parameter> = PARAMETERS
+                .iter()
+                .filter(|p| {
+                    args.iter().skip(2).any(|pattern| glob::matches(&pattern.to_ascii_lowercase(), p.name.as_bytes()))
+                })
+                .collect();
+            cx.out.map(matching.len());
+            for parameter in matching {
+                cx.out.bulk(parameter.name.as_bytes());
+                cx.out.bulk((parameter.get)(cx.ctx).as_bytes());
+            }
+        }
+        b"SET" => {
+            arity(args.len() >= 4 && args.len().is_multiple_of(2))?;
+            // Every name is checked before any value is set, as Redis does.
+            let mut changes = Vec::new();
+            for pair in args.iter().skip(2).collect::<Vec<_>>().chunks(2) {
+                let name = String::from_utf8_lossy(pair[0]).to_ascii_lowercase();
+                let Some(parameter) = PARAMETERS.iter().find(|p| p.name == name) else {
+                    return Err(Failure::err(format_args!(
+                        "Unknown option or number of arguments for CONFIG SET - '{name}'"
+                    )));
+                };
+                let set = parameter.set.map_err(|flag| {
+                    Failure::err(format_args!("CONFIG SET '{name}' is not settable while kvd runs: {flag}"))
+                })?;
+                changes.push((parameter.name, set, String::from_utf8_lossy(pair[1]).into_owned()));
+            }
+            for (name, set, value) in changes {
+                set(cx.ctx, &value).map_err(|why| {
+                    Failure::err(format_args!("CONFIG SET failed (possibly related to argument '{name}') - {why}"))
+                })?;
+                tracing::info!(parameter = name, value = %value, "CONFIG SET");
+            }
+            cx.out.ok();
+        }
+        b"RESETSTAT" => {
+            arity(args.len() == 2)?;
+            cx.ctx.slowlog.reset();
+            cx.out.ok();
+        }
+        b"REWRITE" => return Err(Failure::err("The server is running without a config file")),
+        _ => {
+            return Err(Failure::err(format_args!(
+                "unknown subcommand '{}'. Try CONFIG HELP.",
+                String::from_utf8_lossy(&args[1])
+            )));
+        }
     }
-    cx.out.verbatim(&text);
     Ok(())
 }
 
-fn info_section(ctx: &Context, section: &str, text: &mut String) {
-    let metrics = &ctx.metrics;
-    let title = section[..1].to_ascii_uppercase() + &section[1..];
-    let _ = write!(text, "# {title}\r\n");
-    let mut line = |name: &str, value: &dyn std::fmt::Display| {
-        let _ = write!(text, "{name}:{value}\r\n");
-    };
-    match section {
-        "server" => {
-            let uptime_s = metrics.started.elapsed().as_secs();
-            line("redis_version", &REDIS_VERSION_COMPATIBLE);
-            line("blockkv_version", &env!("CARGO_PKG_VERSION"));
-            line("redis_mode", &"standalone");
-            line("os", &std::env::consts::OS);
-            line("arch_bits", &(usize::BITS));
-            line("process_id", &std::process::id());
-            line("uptime_in_seconds", &uptime_s);
-            line("uptime_in_days", &(uptime_s / 86_400));
-            line("data_file", &ctx.data_path);
-        }
-        "clients" => line("connected_clients", &metrics.connections_open.load(Ordering::Relaxed)),
-        "stats" => {
-            let calls: u64 = metrics.commands().iter().map(|c| c.calls).sum();
-            line("total_connections_received", &metrics.connections_total.load(Ordering::Relaxed));
-            line("total_commands_processed", &calls);
-            line("rejected_connections", &metrics.connections_refused.load(Ordering::Relaxed));
-        }
-        "persistence" => {
-            let stats = ctx.store.stats();
-            line("loading", &0);
-            line("blockkv_sync_policy", &ctx.sync_policy_text());
-            line("blockkv_checkpoints", &stats.checkpoints);
-            line("blockkv_last_lsn", &stats.last_lsn);
-            line("blockkv_synced_lsn", &stats.synced_lsn);
-            line("blockkv_live_bytes", &stats.live_bytes);
-            line("blockkv_capacity_bytes", &stats.capacity_bytes);
-        }
-        "keyspace" => line("db0", &format_args!("keys={}", ctx.store.key_count())),
-        _ => {}
+/// MONITOR: from now on this connection receives every command run.
+pub(super) fn monitor(cx: &mut Cx, _args: &Command) -> Reply {
+    if cx.session.monitor.is_none() {
+        cx.session.monitor = Some(cx.ctx.monitors.add(cx.session.client.id));
+        cx.session.client.set_monitor();
     }
+    cx.out.ok();
+    Ok(())
 }
 
-/// CONFIG GET answers what a Redis client asks about persistence in
-/// kvd's terms — `save` is empty (no snapshots), `appendonly` yes (every
-/// write goes to the log), `appendfsync` the sync policy — and an empty
-/// list for any other parameter (as Redis does for an unknown one); CONFIG
-/// SET and the rest are refused: kvd's settings are its flags.
-pub(super) fn config(cx: &mut Cx, args: &Command) -> Reply {
-    let ctx = cx.ctx;
-    if !args[1].eq_ignore_ascii_case(b"GET") {
-        return Err(Failure::err("kvd supports only CONFIG GET; its settings are kvd's flags"));
-    }
-    let appendfsync = match ctx.sync_policy {
-        SyncPolicy::Always => "always",
-        SyncPolicy::Periodic(_) => "everysec",
-        SyncPolicy::None => "no",
-    };
-    let known = [("save", ""), ("appendonly", "yes"), ("appendfsync", appendfsync)];
-    let mut pairs = Vec::new();
-    for asked in args.iter().skip(2) {
-        let asked = String::from_utf8_lossy(asked).to_ascii_lowercase();
-        pairs.extend(known.iter().filter(|(name, _)| asked == "*" || asked == *name));
-    }
-    cx.out.map(pairs.len());
-    for (name, value) in pairs {
-        cx.out.bulk(name.as_bytes());
-        cx.out.bulk(value.as_bytes());
+/// SLOWLOG GET [count] | LEN | RESET.
+pub(super) fn slowlog(cx: &mut Cx, args: &Command) -> Reply {
+    match args[1].to_ascii_uppercase().as_slice() {
+        b"GET" => {
+            let count = match args.get(2) {
+                None => 10,
+                Some(count) => match integer_arg(count) {
+                    Ok(-1) => usize::MAX,
+                    Ok(count) if count >= 0 => count as usize,
+                    _ => return Err(Failure::err("count should be greater than or equal to -1")),
+                },
+            };
+            let entries = cx.ctx.slowlog.newest(count);
+            cx.out.array(entries.len());
+            for entry in entries {
+                cx.out.array(6);
+                cx.out.integer(entry.id as i64);
+                cx.out.integer(entry.unix_s as i64);
+                cx.out.integer(entry.duration_us as i64);
+                cx.out.array(entry.args.len());
+                entry.args.iter().for_each(|arg| cx.out.bulk(arg));
+                cx.out.bulk(entry.client_addr.as_bytes());
+                cx.out.bulk(&entry.client_name);
+            }
+        }
+        b"LEN" => cx.out.integer(cx.ctx.slowlog.len() as i64),
+        b"RESET" => {
+            cx.ctx.slowlog.reset();
+            cx.out.ok();
+        }
+        _ => {
+            return Err(Failure::err(format_args!(
+                "unknown subcommand '{}'. Try SLOWLOG HELP.",
+                String::from_utf8_lossy(&args[1])
+            )));
+        }
     }
     Ok(())
 }

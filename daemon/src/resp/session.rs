@@ -6,7 +6,9 @@
 
 use super::spec::Call;
 use crate::clients::Client;
+use crate::monitor::Feed;
 use crate::watches::{Dirty, Watches};
+use parking_lot::Mutex;
 use std::sync::Arc;
 
 /// Commands one transaction may queue.
@@ -22,6 +24,8 @@ pub struct Session {
     pub watch: Option<Watch>,
     /// Replies are sent (CLIENT REPLY ON), or not.
     pub replies: Replies,
+    /// After MONITOR: where every client's commands are streamed for this one.
+    pub monitor: Option<Arc<Mutex<Feed>>>,
 }
 
 /// CLIENT REPLY's modes.
@@ -49,7 +53,7 @@ pub struct Watch {
 
 impl Session {
     pub fn new(client: Arc<Client>) -> Session {
-        Session { client, resp3: false, multi: None, watch: None, replies: Replies::On }
+        Session { client, resp3: false, multi: None, watch: None, replies: Replies::On, monitor: None }
     }
 
     /// Forgets every watched key (EXEC, DISCARD, UNWATCH, RESET, close).

@@ -9,9 +9,10 @@ use super::failure::{Failure, Reply};
 use super::keyspace::{Direct, Keyspace, Tx};
 use super::reply::Out;
 use super::session::{MULTI_COMMANDS_MAX, Multi, Replies, Session};
-use super::{bits, connection, keys, server, strings, transaction, unknown, walk};
+use super::{bits, connection, info, keys, server, strings, transaction, unknown, walk};
 use crate::context::Context;
 use crate::metrics::slot;
+use crate::slowlog::{SlowEntry, kept_args};
 use crate::weight::Weight::{self, Heavy, Read, Write};
 use blockkv_protocol::resp::Command;
 use std::time::Instant;
@@ -73,6 +74,8 @@ pub(super) struct Spec {
     immediate: bool,
     /// QUIT: kvd stops reading after it and closes once it is answered.
     closes: bool,
+    /// Not streamed to MONITOR (MONITOR itself, and AUTH and HELLO, which may carry a password).
+    unmonitored: bool,
     run: Run,
 }
 
@@ -91,6 +94,7 @@ impl Spec {
             isolation: Isolation::Shared,
             immediate: false,
             closes: false,
+            unmonitored: false,
             run,
         }
     }
@@ -105,6 +109,10 @@ impl Spec {
 
     const fn immediate(self) -> Spec {
         Spec { immediate: true, ..self }
+    }
+
+    const fn unmonitored(self) -> Spec {
+        Spec { unmonitored: true, ..self }
     }
 
     const fn closing(self) -> Spec {
@@ -132,7 +140,7 @@ impl Spec {
 use Isolation::{Alone, AloneIf, AloneIfSeveral, AloneOwnTx};
 
 /// Every command kvd runs; the most frequent first, since lookup walks it.
-pub(super) static SPECS: [Spec; 64] = [
+pub(super) static SPECS: [Spec; 66] = [
     Spec::new("get", 2, Read, Some("get"), strings::get).with(Shortcut::Prefetch),
     Spec::new("set", -3, Write, Some("put"), strings::set)
         .with(Shortcut::SharedPut)
@@ -184,13 +192,13 @@ pub(super) static SPECS: [Spec; 64] = [
     Spec::new("dbsize", 1, Read, None, keys::dbsize),
     Spec::new("ping", -1, Read, Some("ping"), connection::ping),
     Spec::new("echo", 2, Read, None, connection::echo),
-    Spec::new("info", -1, Heavy, Some("stats"), server::info),
+    Spec::new("info", -1, Heavy, Some("stats"), info::info),
     Spec::new("command", -1, Read, None, server::command),
     Spec::new("config", -2, Read, None, server::config),
     Spec::new("client", -2, Read, None, connection::client),
-    Spec::new("hello", -1, Read, None, connection::hello),
+    Spec::new("hello", -1, Read, None, connection::hello).unmonitored(),
     Spec::new("select", 2, Read, None, connection::select),
-    Spec::new("auth", -2, Read, None, connection::auth),
+    Spec::new("auth", -2, Read, None, connection::auth).unmonitored(),
     Spec::new("time", 1, Read, None, server::time),
     Spec::new("multi", 1, Read, None, transaction::multi).immediate(),
     Spec::new("exec", 1, Heavy, None, transaction::exec).immediate().isolated(AloneOwnTx),
@@ -199,19 +207,43 @@ pub(super) static SPECS: [Spec; 64] = [
     Spec::new("unwatch", 1, Read, None, transaction::unwatch),
     Spec::new("reset", 1, Read, None, connection::reset).immediate(),
     Spec::new("quit", -1, Read, None, connection::quit).closing(),
+    Spec::new("monitor", 1, Read, None, server::monitor).unmonitored(),
+    Spec::new("slowlog", -2, Read, None, server::slowlog),
 ];
 
 /// Any name not in `SPECS`, with any arguments.
 pub(super) static UNKNOWN: Spec = Spec::new("unknown", -1, Heavy, None, unknown::run);
 
+/// A command the decoder read past because it was over a size limit; its
+/// one argument is the error to answer.
+static REFUSED: Spec = Spec::new("refused", 1, Read, None, unknown::refused).unmonitored();
+
 /// Where `spec` is in `SPECS` (`SPECS.len()` for UNKNOWN): what CLIENT
 /// LIST's `cmd=` is kept as.
 fn spec_index(spec: &'static Spec) -> usize {
-    (spec as *const Spec as usize).wrapping_sub(SPECS.as_ptr() as usize) / std::mem::size_of::<Spec>()
+    let offset = (spec as *const Spec as usize).wrapping_sub(SPECS.as_ptr() as usize) / std::mem::size_of::<Spec>();
+    if offset < SPECS.len() {
+        offset
+    } else if std::ptr::eq(spec, &UNKNOWN) {
+        SPECS.len()
+    } else {
+        usize::MAX
+    }
+}
+
+/// The native STATS kind each RESP command is counted as, by `spec_index`
+/// (UNKNOWN last): what `Metrics::new` takes.
+pub fn counted_as() -> Vec<Option<usize>> {
+    SPECS.iter().chain(std::iter::once(&UNKNOWN)).map(|spec| spec.metric).collect()
+}
+
+/// The `spec_index` of SET, for the puts that share a write.
+pub fn set_index() -> usize {
+    spec_index(lookup(b"set"))
 }
 
 /// The name of the command at `index` (from `spec_index`).
-pub(super) fn name_at(index: usize) -> &'static str {
+pub fn name_at(index: usize) -> &'static str {
     SPECS.get(index).map_or("NULL", |spec| spec.name)
 }
 
@@ -240,6 +272,11 @@ impl Call {
         debug_assert!(!command.is_empty());
         let spec = lookup(command.get(0).unwrap_or_default());
         Call { spec, command }
+    }
+
+    /// A command over a size limit, answered with `message` (code first).
+    pub fn refused(message: &str) -> Call {
+        Call { spec: &REFUSED, command: Command::from_args([message.as_bytes()]) }
     }
 
     pub fn weight(&self) -> Weight {
@@ -294,6 +331,9 @@ impl Call {
         let started = Instant::now();
         let spec = self.spec;
         session.client.ran(spec_index(spec));
+        if ctx.monitors.any() && !spec.unmonitored {
+            ctx.monitors.publish(&ctx.socket_path, self.command.iter());
+        }
         let result = if !spec.fits(self.command.len()) {
             Err(Failure::arity(spec.name))
         } else if spec.alone(&self.command) {
@@ -313,9 +353,25 @@ impl Call {
             failure.put(out);
             tracing::debug!(command = spec.name, "RESP command refused: {}", failure.text());
         }
-        if let Some(slot) = spec.metric {
-            ctx.metrics.record(slot, started.elapsed().as_micros() as u64, result.is_ok());
+        let elapsed_us = started.elapsed().as_micros() as u64;
+        ctx.metrics.record_resp(spec_index(spec), elapsed_us, result.is_ok());
+        let threshold = ctx.settings.slowlog_slower_than_us();
+        if threshold >= 0 && elapsed_us >= threshold as u64 {
+            self.log_slow(ctx, session, elapsed_us);
         }
+    }
+
+    fn log_slow(&self, ctx: &Context, session: &Session, duration_us: u64) {
+        let unix_s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let entry = SlowEntry {
+            id: 0,
+            unix_s,
+            duration_us,
+            args: kept_args(&self.command.iter().collect::<Vec<_>>()),
+            client_addr: format!("{}:0", ctx.socket_path),
+            client_name: session.client.name(),
+        };
+        ctx.slowlog.push(entry, ctx.settings.slowlog_len());
     }
 
     /// Runs a queued command inside EXEC, against the transaction's view.
@@ -344,7 +400,9 @@ fn run_in_tx(call: &Call, ctx: &Context, session: &mut Session, out: &mut Out) -
 /// refused now and dooms the transaction; any other answers QUEUED.
 fn queue(session: &mut Session, call: Call, out: &mut Out) {
     let Some(multi) = session.multi.as_mut() else { return };
-    let refusal = if std::ptr::eq(call.spec, &UNKNOWN) {
+    let refusal = if std::ptr::eq(call.spec, &REFUSED) {
+        Some(Failure::coded(String::from_utf8_lossy(&call.command[0]).into_owned()))
+    } else if std::ptr::eq(call.spec, &UNKNOWN) {
         Some(unknown::refusal_text(&call.command))
     } else if !call.spec.fits(call.command.len()) {
         Some(Failure::arity(call.spec.name))
@@ -443,7 +501,7 @@ mod tests {
     fn the_command_table_is_pinned_row_by_row() {
         // Each command's arity (Redis's convention), where it runs and the STATS counter it
         // shares: an edit to one row that changes any of them fails here, not in production.
-        let expected: [(&str, i32, Weight, Option<&str>); 64] = [
+        let expected: [(&str, i32, Weight, Option<&str>); 66] = [
             ("get", 2, Read, Some("get")),
             ("set", -3, Write, Some("put")),
             ("setex", 4, Write, Some("put")),
@@ -508,6 +566,8 @@ mod tests {
             ("unwatch", 1, Read, None),
             ("reset", 1, Read, None),
             ("quit", -1, Read, None),
+            ("monitor", 1, Read, None),
+            ("slowlog", -2, Read, None),
         ];
         assert_eq!(SPECS.len(), expected.len());
         for (spec, (name, arity, weight, counter)) in SPECS.iter().zip(expected) {

@@ -12,6 +12,7 @@ use blockkv_protocol::resp::Command;
 
 pub(super) fn get(cx: &mut Cx, args: &Command) -> Reply {
     let value = cx.db.get(&args[1])?;
+    cx.ctx.metrics.lookup(value.is_some());
     cx.out.bulk_or_null(value.as_deref());
     Ok(())
 }
@@ -201,6 +202,7 @@ pub(super) fn mget(cx: &mut Cx, args: &Command) -> Reply {
     // Read every value before writing the reply: an error then replaces
     // the whole reply instead of cutting an array short.
     let values = args.iter().skip(1).map(|key| cx.db.get(key)).collect::<Result<Vec<_>, _>>()?;
+    values.iter().for_each(|value| cx.ctx.metrics.lookup(value.is_some()));
     cx.out.array(values.len());
     for value in values {
         cx.out.bulk_or_null(value.as_deref());

@@ -68,6 +68,11 @@ pub(super) fn run(cx: &mut Cx, command: &Command) -> Reply {
     Ok(())
 }
 
+/// A command the decoder refused for its size: the error it carries.
+pub(super) fn refused(_cx: &mut Cx, command: &Command) -> Reply {
+    Err(Failure::coded(String::from_utf8_lossy(&command[0]).into_owned()))
+}
+
 /// `unknown command …`, worded as Redis words it.
 pub(super) fn refusal_text(command: &Command) -> Failure {
     let shown: String = command

@@ -5,10 +5,12 @@
 use super::sniff::{Inbound, Ingested};
 use crate::clients::Client;
 use crate::metrics::Metrics;
+use crate::monitor::Feed;
 use crate::pipeline::Queued;
 use crate::resp::Session;
 use mio::net::UnixStream;
 use mio::{Interest, Registry, Token};
+use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::sync::Arc;
@@ -43,6 +45,8 @@ pub(super) struct Connection {
     /// Away with the job in flight; back with its answers.
     session: Option<Box<Session>>,
     client: Arc<Client>,
+    /// After MONITOR: the commands streamed to this connection.
+    monitor: Option<Arc<Mutex<Feed>>>,
 }
 
 impl Connection {
@@ -62,12 +66,32 @@ impl Connection {
             final_error: None,
             session: Some(session),
             client,
+            monitor: None,
         }
     }
 
     /// Its entry in `Clients`.
     pub(super) fn client(&self) -> &Arc<Client> {
         &self.client
+    }
+
+    /// Moves what MONITOR streamed to this connection into its unsent
+    /// bytes; false if the feed overflowed (the monitor is too slow: close it).
+    pub(super) fn take_monitored(&mut self) -> bool {
+        let Some(feed) = &self.monitor else { return true };
+        let mut feed = feed.lock();
+        if feed.overflowed {
+            return false;
+        }
+        if !feed.bytes.is_empty() && self.out.len() - self.out_at < OUT_BYTES_MAX {
+            self.out.extend_from_slice(&feed.bytes);
+            feed.bytes.clear();
+        }
+        true
+    }
+
+    pub(super) fn monitoring(&self) -> bool {
+        self.monitor.is_some()
     }
 
     /// Gives back the session when the connection closes (None: it is away with a job).
@@ -151,6 +175,9 @@ impl Connection {
     /// The job could not be handed over (the pool is gone).
     pub(super) fn job_lost(&mut self, session: Box<Session>) {
         self.in_flight = false;
+        if self.monitor.is_none() {
+            self.monitor = session.monitor.clone();
+        }
         self.session = Some(session);
     }
 
@@ -158,6 +185,9 @@ impl Connection {
     /// comes back. Returns the buffer left over, emptied or not, for reuse.
     pub(super) fn answered(&mut self, answers: Vec<u8>, session: Box<Session>) -> Vec<u8> {
         self.in_flight = false;
+        if self.monitor.is_none() {
+            self.monitor = session.monitor.clone();
+        }
         self.session = Some(session);
         if self.out_at == self.out.len() {
             // The usual case, nothing unsent: take the answers' buffer, no

@@ -51,7 +51,6 @@ pub(super) struct Loop {
     workers: Workers,
     metrics: Arc<Metrics>,
     ctx: Context,
-    max_connections: usize,
     partial_timeout: Duration,
     /// Whether writes may run on the loop (not with `--sync always`).
     inline_writes: bool,
@@ -66,7 +65,6 @@ pub(super) struct Loop {
 
 /// What the loop is given to start.
 pub(super) struct LoopConfig {
-    pub(super) max_connections: usize,
     pub(super) partial_timeout: Duration,
     pub(super) inline_writes: bool,
 }
@@ -80,7 +78,6 @@ impl Loop {
             workers,
             metrics: ctx.metrics.clone(),
             ctx,
-            max_connections: config.max_connections,
             partial_timeout: config.partial_timeout,
             inline_writes: config.inline_writes,
             inline: Vec::new(),
@@ -122,6 +119,7 @@ impl Loop {
             }
             self.collect_done();
             self.run_inline(ctx);
+            self.feed_monitors();
             self.sweep();
             if let Some(since) = stopping {
                 let drained = self.connections.values().all(Connection::idle);
@@ -145,13 +143,16 @@ impl Loop {
             match listener.accept() {
                 Ok((mut stream, _)) => {
                     self.metrics.connections_total.fetch_add(1, Ordering::Relaxed);
-                    if self.connections.len() >= self.max_connections {
+                    if self.connections.len() >= self.ctx.settings.max_connections() {
                         // Over CONNECTIONS_MAX: say so in the handshake's
                         // place (best effort, never blocking), then close.
                         self.metrics.connections_refused.fetch_add(1, Ordering::Relaxed);
                         // (A RESP client reads this as garbage and gives up: also a refusal.)
                         let _ = stream.write(&HandshakeReply::Busy { server_version: PROTOCOL_VERSION }.encode());
-                        tracing::warn!(limit = self.max_connections, "connection refused: at the connection limit");
+                        tracing::warn!(
+                            limit = self.ctx.settings.max_connections(),
+                            "connection refused: at the connection limit"
+                        );
                         continue;
                     }
                     let token = Token(self.next_token);
@@ -277,6 +278,24 @@ impl Loop {
         }
     }
 
+    /// Moves what MONITOR streamed into each monitor's unsent bytes and
+    /// sends it; drops monitors too slow to keep up.
+    fn feed_monitors(&mut self) {
+        if !self.ctx.monitors.any() {
+            return;
+        }
+        let monitors: Vec<Token> = self.connections.iter().filter(|(_, c)| c.monitoring()).map(|(t, _)| *t).collect();
+        for token in monitors {
+            let Some(conn) = self.connections.get_mut(&token) else { continue };
+            if !conn.take_monitored() {
+                tracing::info!("closing a MONITOR connection that does not read fast enough");
+                self.drop_connection(token);
+                continue;
+            }
+            self.progress(token);
+        }
+    }
+
     /// Closes peers that sent half a hello or half a frame and went quiet,
     /// and those CLIENT KILL named.
     fn sweep(&mut self) {
@@ -299,6 +318,7 @@ impl Loop {
             let _ = self.poll.registry().deregister(conn.stream_mut());
             self.metrics.connections_open.fetch_sub(1, Ordering::Relaxed);
             self.ctx.clients.unregister(conn.client().id);
+            self.ctx.monitors.remove(conn.client().id);
             if let Some(mut session) = conn.take_session() {
                 session.unwatch(&self.ctx.watches);
             }

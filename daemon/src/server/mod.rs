@@ -47,7 +47,6 @@ pub struct Server {
     /// What every command runs against.
     pub ctx: Context,
     pub workers: usize,
-    pub max_connections: usize,
     pub partial_timeout: Duration,
     pub on_sighup: Box<dyn Fn() + Send>,
 }
@@ -62,7 +61,6 @@ impl Server {
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let workers = Workers::spawn(self.workers, &self.ctx, waker)?;
         let config = LoopConfig {
-            max_connections: self.max_connections,
             partial_timeout: self.partial_timeout,
             // Under `--sync always` each such write would wait out its own sync on the loop.
             inline_writes: self.ctx.sync_policy != SyncPolicy::Always,

@@ -11,7 +11,7 @@ use crate::metrics::Metrics;
 use crate::pipeline::{Queued, frame_response};
 use crate::resp::Call;
 use blockkv_protocol::handshake::{HELLO_BYTES, is_native_first_byte};
-use blockkv_protocol::resp::{RespDecoder, put_error};
+use blockkv_protocol::resp::{Decoded, RespDecoder, put_error};
 use blockkv_protocol::{ErrorKind, FrameDecoder, HandshakeReply, Hello, PROTOCOL_VERSION, Request, Response, codec};
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -109,8 +109,9 @@ impl Inbound {
 fn ingest_resp(decoder: &mut RespDecoder, input: &[u8], queued: &mut VecDeque<Queued>, metrics: &Metrics) -> Ingested {
     decoder.feed(input);
     loop {
-        match decoder.next_command() {
-            Ok(Some(command)) => {
+        match decoder.next_decoded() {
+            Ok(Some(Decoded::Refused(message))) => queued.push_back(Queued::Resp(Call::refused(&message))),
+            Ok(Some(Decoded::Command(command))) => {
                 let call = Call::resolve(command);
                 let closes = call.closes_connection();
                 queued.push_back(Queued::Resp(call));
