@@ -92,7 +92,7 @@ fn memkeys(socket: &Path) -> Result<(), String> {
         .find(|line| line.starts_with("Biggest string found '\"big\"' has "))
         .ok_or_else(|| format!("--memkeys: no line on the biggest string in:\n{out}"))?;
     let bytes: Option<usize> = line.split_whitespace().nth(5).and_then(|n| n.parse().ok());
-    if !bytes.is_some_and(|n| n >= BIG_BYTES) {
+    if bytes.is_none_or(|n| n < BIG_BYTES) {
         return Err(format!("--memkeys: the biggest string's bytes should be at least its value's: {line}"));
     }
     contains("--memkeys", &out, "4 strings with")
