@@ -16,7 +16,7 @@ use blockkv_testkit::{Kvd, temp_dir};
 use redis::{Commands, Connection, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Steps every library's scenario has, in order.
 const STEPS: [&str; 13] = [
@@ -80,6 +80,35 @@ fn node_script(library: &'static str, file: &'static str) -> Result<Script, Stri
     Ok(Script { library, interpreter: "node".into(), file, node_modules: Some(modules) })
 }
 
+/// How long one scenario script may run (it takes about a second) before it
+/// is killed and the test fails: a client that waits forever on a server
+/// must not hang the suite.
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs `command` with its output in files (no pipe to fill); its exit
+/// status (None when killed at [`SCRIPT_TIMEOUT`]), stdout and stderr.
+fn run_bounded(mut command: Command, what: &str) -> (Option<std::process::ExitStatus>, String, String) {
+    let dir = temp_dir();
+    let (out_path, err_path) = (dir.path().join("stdout"), dir.path().join("stderr"));
+    let out = std::fs::File::create(&out_path).expect("stdout file");
+    let err = std::fs::File::create(&err_path).expect("stderr file");
+    let mut child = command.stdout(out).stderr(err).spawn().unwrap_or_else(|err| panic!("run {what}: {err}"));
+    let deadline = Instant::now() + SCRIPT_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the script") {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let read = |path: &Path| std::fs::read_to_string(path).unwrap_or_default();
+    (status, read(&out_path), read(&err_path))
+}
+
 /// Runs the script against `socket`; panics, with its output, if a step fails.
 fn run_script(script: &Script, server: &str, socket: &Path, protocol: &str, skip: &[&str]) {
     let mut command = Command::new(&script.interpreter);
@@ -90,15 +119,13 @@ fn run_script(script: &Script, server: &str, socket: &Path, protocol: &str, skip
     if let Some(modules) = &script.node_modules {
         command.env("BLOCKKV_NODE_MODULES", modules);
     }
-    let output = command.output().unwrap_or_else(|err| panic!("run {}: {err}", script.file));
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let (status, stdout, stderr) = run_bounded(command, script.file);
     println!("--- {} against {server}, protocol {protocol}:\n{stdout}", script.library);
     assert!(
-        output.status.success(),
-        "{} against {server} (protocol {protocol}) failed ({}):\n{stdout}\n{}",
+        status.is_some_and(|status| status.success()),
+        "{} against {server} (protocol {protocol}) failed ({}):\n{stdout}\n{stderr}",
         script.library,
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
+        status.map_or_else(|| format!("killed after {SCRIPT_TIMEOUT:?}"), |status| status.to_string()),
     );
     let ran = stdout.lines().filter(|line| line.starts_with("ok ")).count();
     assert_eq!(ran, STEPS.len() - skip.len(), "every step not skipped says ok:\n{stdout}");
@@ -284,11 +311,20 @@ fn flushdb(r: &mut Connection) -> StepResult {
     check("dbsize", redis::cmd("DBSIZE").query::<i64>(r).map_err(fail("dbsize"))?, 0)
 }
 
+/// `step` on the connection, or the connection's own failure.
+fn on(con: &mut Result<Connection, String>, step: fn(&mut Connection) -> StepResult) -> StepResult {
+    match con {
+        Ok(con) => step(con),
+        Err(err) => Err(err.clone()),
+    }
+}
+
 /// Runs every step not in `skip` against `socket`, the body in `protocol`;
 /// panics naming the failed steps.
 fn rust_scenario(server: &str, socket: &Path, protocol: &str, skip: &[&str]) {
-    let mut r = connect(socket, protocol).unwrap_or_else(|err| panic!("{server}: {err}"));
-    let mut other = connect(socket, protocol).unwrap_or_else(|err| panic!("{server}: {err}"));
+    // A connection that fails fails every step that needs it, not the test at once.
+    let mut r = connect(socket, protocol);
+    let mut other = connect(socket, protocol);
     let mut failed = Vec::new();
     println!("--- rust-redis against {server}, protocol {protocol}");
     for step in STEPS {
@@ -300,16 +336,19 @@ fn rust_scenario(server: &str, socket: &Path, protocol: &str, skip: &[&str]) {
             "connect_default" => connect_with(socket, "default"),
             "connect_resp3" => connect_with(socket, "3"),
             "connect_resp2" => connect_with(socket, "2"),
-            "crud" => crud(&mut r),
-            "ttl" => ttls(&mut r),
-            "pipeline" => pipeline(&mut r),
-            "watch_conflict" => watch_conflict(&mut r, &mut other),
-            "watch_success" => watch_success(&mut r),
-            "transaction_runtime_error" => transaction_runtime_error(&mut r),
-            "scan_match" => scan_match(&mut r),
-            "info" => info(&mut r),
-            "client_name" => client_name(&mut r),
-            "flushdb" => flushdb(&mut r),
+            "crud" => on(&mut r, crud),
+            "ttl" => on(&mut r, ttls),
+            "pipeline" => on(&mut r, pipeline),
+            "watch_conflict" => match (&mut r, &mut other) {
+                (Ok(r), Ok(other)) => watch_conflict(r, other),
+                (Err(err), _) | (_, Err(err)) => Err(err.clone()),
+            },
+            "watch_success" => on(&mut r, watch_success),
+            "transaction_runtime_error" => on(&mut r, transaction_runtime_error),
+            "scan_match" => on(&mut r, scan_match),
+            "info" => on(&mut r, info),
+            "client_name" => on(&mut r, client_name),
+            "flushdb" => on(&mut r, flushdb),
             other => unreachable!("a step without code: {other}"),
         };
         match result {
