@@ -13,7 +13,7 @@
 
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { expect, expectRange, parseInfo, runSteps, parseArgs, SCAN_KEYS, SCAN_MATCHES } from './scenario.mjs';
+import { expect, expectRange, parseInfo, protoOf, runSteps, parseArgs, SCAN_KEYS, SCAN_MATCHES } from './scenario.mjs';
 
 const require = createRequire(path.join(process.env.BLOCKKV_NODE_MODULES ?? 'node_modules', 'index.js'));
 const { createClient, WatchError, MultiErrorReply, ErrorReply } = require('redis');
@@ -35,6 +35,8 @@ async function connectWith(sock, protocol) {
     expect('set', await c.set(`connect:${protocol}`, 'v'), 'OK');
     expect('get', await c.get(`connect:${protocol}`), 'v');
     expect('del', await c.del(`connect:${protocol}`), 1);
+    // The library may fall back to RESP2 quietly: the server must say 3.
+    if (protocol === '3') expect("HELLO 3's proto", Number(protoOf(await c.sendCommand(['HELLO', '3']))), 3);
   } finally {
     c.destroy();
   }

@@ -34,6 +34,10 @@ def connect_with(sock, protocol):
     expect("set", r.set(f"connect:{protocol}", "v"), True)
     expect("get", r.get(f"connect:{protocol}"), "v")
     expect("del", r.delete(f"connect:{protocol}"), 1)
+    if protocol == "3":
+        # The library may fall back to RESP2 quietly: the server must say 3.
+        hello = r.execute_command("HELLO", "3")
+        expect("HELLO 3's proto", hello.get("proto") if isinstance(hello, dict) else hello, 3)
     r.close()
 
 

@@ -33,6 +33,17 @@ export function expectRange(what, got, low, high) {
   }
 }
 
+// The `proto` field of a HELLO reply, whichever shape the library gives a
+// map: a Map, a plain object, or RESP2's flat [key, value, ...] array.
+export function protoOf(hello) {
+  if (hello instanceof Map) return hello.get('proto');
+  if (Array.isArray(hello)) {
+    const at = hello.findIndex((item) => String(item) === 'proto');
+    return at < 0 ? undefined : hello[at + 1];
+  }
+  return hello?.proto;
+}
+
 // INFO's text as Redis writes it: `field:value` lines, and keyspace lines
 // (`db0:keys=3,expires=0,avg_ttl=0`) as objects of numbers.
 export function parseInfo(text) {

@@ -41,6 +41,11 @@ const PENDING_ON_KVD: &[(&str, &str, &str)] = &[
     ("redis-py", "connect_resp3", "HELLO 3"),
     ("node-redis", "connect_default", "HELLO 3 (node-redis 6 opens with it and does not fall back)"),
     ("node-redis", "connect_resp3", "HELLO 3"),
+    (
+        "ioredis",
+        "connect_resp3",
+        "HELLO 3 (ioredis 6 falls back to RESP2 quietly without it; the step asks HELLO 3 itself)",
+    ),
     ("rust-redis", "connect_resp3", "HELLO 3"),
     ("*", "watch_conflict", "WATCH, MULTI, EXEC"),
     ("*", "watch_success", "WATCH, MULTI, EXEC"),
@@ -204,7 +209,16 @@ fn connect_with(socket: &Path, protocol: &str) -> StepResult {
     check("ping", redis::cmd("PING").query::<String>(&mut con).map_err(fail("ping"))?, "PONG".into())?;
     let () = con.set(&key, "v").map_err(fail("set"))?;
     check("get", con.get::<_, String>(&key).map_err(fail("get"))?, "v".into())?;
-    check("del", con.del::<_, i64>(&key).map_err(fail("del"))?, 1)
+    check("del", con.del::<_, i64>(&key).map_err(fail("del"))?, 1)?;
+    if protocol == "3" {
+        let hello: Value = redis::cmd("HELLO").arg(3).query(&mut con).map_err(fail("hello 3"))?;
+        let proto = match &hello {
+            Value::Map(pairs) => pairs.iter().find(|(k, _)| *k == Value::BulkString(b"proto".to_vec())).map(|(_, v)| v),
+            _ => None,
+        };
+        check("HELLO 3's proto", proto, Some(&Value::Int(3)))?;
+    }
+    Ok(())
 }
 
 fn crud(r: &mut Connection) -> StepResult {
