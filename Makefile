@@ -12,7 +12,7 @@ FUZZ_SECONDS ?= 60
 # drive (compat/clients/install.sh): beside cargo's build output, which is
 # where the tests look for them (or $$BLOCKKV_CLIENTS_DIR).
 CLIENTS_DIR ?= $(or $(CARGO_TARGET_DIR),target)/clients
-# The differential test against redis-server (compat/tests/differential.rs):
+# The differential test against redis-server (compat/tests/differential/):
 # `make test` runs 20 seeds of 500 commands; `make diff-test` this many.
 DIFF_SEEDS ?= 200
 DIFF_COMMANDS ?= 20000

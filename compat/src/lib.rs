@@ -13,7 +13,7 @@
 //! - `tests/redis_cli.rs`: redis-cli's modes (`--scan`, `--bigkeys`,
 //!   `--memkeys`, `--stat`, `-3`, `help`, `monitor`).
 //! - `tests/exporter.rs`: prometheus-redis-exporter scraping kvd.
-//! - `tests/differential.rs`: seeded random command sequences sent to kvd
+//! - `tests/differential/`: seeded random command sequences sent to kvd
 //!   and redis-server side by side, replies compared exactly.
 #![deny(unsafe_code)]
 
