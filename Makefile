@@ -8,7 +8,16 @@ CRASH_SEEDS ?= 10000
 # Seconds per fuzz target for `make fuzz`; e.g. FUZZ_SECONDS=1800 for a long run.
 FUZZ_SECONDS ?= 60
 
-.PHONY: build run demo test test-deps bench-deps lint crash-sim crash-test bench bench-engine plots fuzz install clean
+# Where `make test-deps` puts the client libraries the compatibility tests
+# drive (compat/clients/install.sh): beside cargo's build output, which is
+# where the tests look for them (or $$BLOCKKV_CLIENTS_DIR).
+CLIENTS_DIR ?= $(or $(CARGO_TARGET_DIR),target)/clients
+# The differential test against redis-server (compat/tests/differential/):
+# `make test` runs 20 seeds of 500 commands; `make diff-test` this many.
+DIFF_SEEDS ?= 200
+DIFF_COMMANDS ?= 20000
+
+.PHONY: build run demo test test-deps bench-deps lint diff-test crash-sim crash-test bench bench-engine plots fuzz install clean
 
 build:
 	$(CARGO) build --release --workspace
@@ -27,12 +36,25 @@ demo:
 test: test-deps
 	BLOCKKV_CRASH_SEEDS=$(CRASH_SEEDS) $(CARGO) test --workspace --release
 
-# Debian packages: redis-cli for the RESP tests (they say "skipped" without
-# it), redis-server and redis-benchmark for `make bench`; installed when
-# missing and possible (scripts/ensure-packages.sh).
+# Debian packages: redis-cli for the RESP tests, redis-server for the
+# compatibility tests' side-by-side runs, the Prometheus exporter they scrape
+# (installed when missing and possible: scripts/ensure-packages.sh); redis-py,
+# node-redis and ioredis into $(CLIENTS_DIR). A test whose tool is missing
+# says "skipped" and why.
 test-deps:
-	@scripts/ensure-packages.sh redis-cli=redis-tools || \
-		echo "make: without redis-cli, the RESP test that runs it says skipped"
+	@scripts/ensure-packages.sh redis-cli=redis-tools redis-server=redis-server \
+		prometheus-redis-exporter=prometheus-redis-exporter || \
+		echo "make: without these, the RESP and compatibility tests that run them say skipped"
+	@compat/clients/install.sh $(CLIENTS_DIR) || \
+		echo "make: without the client libraries, the scenarios that drive them say skipped"
+
+# The differential test against redis-server, long: DIFF_SEEDS seeded
+# sequences of DIFF_COMMANDS commands each (the seed of a failure is printed;
+# BLOCKKV_DIFF_SEED=N replays that one).
+diff-test: test-deps
+	$(CARGO) build --release -p blockkv-daemon --bin kvd
+	BLOCKKV_DIFF_SEEDS=$(DIFF_SEEDS) BLOCKKV_DIFF_COMMANDS=$(DIFF_COMMANDS) \
+		$(CARGO) test --release -p blockkv-compat --test differential -- --nocapture
 
 bench-deps:
 	scripts/ensure-packages.sh redis-server=redis-server redis-benchmark=redis-tools

@@ -1,0 +1,153 @@
+// The compatibility scenario, driven by ioredis against one server.
+//
+// Usage: node ioredis.mjs SOCKET [--protocol default|2|3] [--skip STEP,STEP...]
+// with BLOCKKV_NODE_MODULES naming the node_modules folder `make test-deps`
+// installs (target/clients/node/node_modules).
+//
+// The same steps, in the same order and with the same keys, as redis_py.py,
+// node_redis.mjs and the Rust `redis` crate's scenario (compat/tests/clients.rs).
+// `--protocol` is the one the steps after the three connect steps use
+// (default: the library's own default). Prints one line per step ("ok STEP",
+// "skipped STEP", "FAIL STEP: why"), runs every step even after a failure,
+// and exits 1 naming the failed steps.
+
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { expect, expectRange, parseInfo, protoOf, runSteps, parseArgs, SCAN_KEYS, SCAN_MATCHES } from './scenario.mjs';
+
+const require = createRequire(path.join(process.env.BLOCKKV_NODE_MODULES ?? 'node_modules', 'index.js'));
+const Redis = require('ioredis');
+const { version } = require('ioredis/package.json');
+
+async function client(sock, protocol) {
+  // No retries: a refused connect or command is reported, not retried forever.
+  const options = { path: sock, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 };
+  if (protocol !== 'default') options.protocol = Number(protocol);
+  const c = new Redis(options);
+  c.on('error', () => {}); // a failed connect rejects connect(); the event only repeats it
+  await c.connect();
+  return c;
+}
+
+async function connectWith(sock, protocol) {
+  const c = await client(sock, protocol);
+  try {
+    expect('ping', await c.ping(), 'PONG');
+    expect('set', await c.set(`connect:${protocol}`, 'v'), 'OK');
+    expect('get', await c.get(`connect:${protocol}`), 'v');
+    expect('del', await c.del(`connect:${protocol}`), 1);
+    // The library may fall back to RESP2 quietly: the server must say 3.
+    if (protocol === '3') expect("HELLO 3's proto", Number(protoOf(await c.call('HELLO', '3'))), 3);
+  } finally {
+    c.disconnect();
+  }
+}
+
+async function crud(r) {
+  expect('set', await r.set('a', '1'), 'OK');
+  expect('get', await r.get('a'), '1');
+  expect('mset', await r.mset({ b: '2', c: '3' }), 'OK');
+  expect('mget', await r.mget('a', 'b', 'nope', 'c'), ['1', '2', null, '3']);
+  expect('exists', await r.exists('a', 'b', 'nope'), 2);
+  expect('incr', await r.incr('n'), 1);
+  expect('incrby', await r.incrby('n', 5), 6);
+  expect('del', await r.del('a', 'b', 'c', 'n', 'nope'), 4);
+  expect('get after del', await r.get('a'), null);
+}
+
+async function ttls(r) {
+  expect('set ex', await r.set('t', 'v', 'EX', 100), 'OK');
+  expectRange('ttl', await r.ttl('t'), 99, 100);
+  expect('pexpire', await r.pexpire('t', 50000), 1);
+  expectRange('pttl', await r.pttl('t'), 49000, 50000);
+  expect('persist', await r.persist('t'), 1);
+  expect('ttl after persist', await r.ttl('t'), -1);
+  expect('ttl of a missing key', await r.ttl('nope'), -2);
+  expect('del', await r.del('t'), 1);
+}
+
+async function pipeline(r) {
+  const replies = await r.pipeline().set('p', '1').incr('p').get('p').del('p').exec();
+  expect('pipeline replies', replies, [[null, 'OK'], [null, 2], [null, '2'], [null, 1]]);
+}
+
+async function watchConflict(r, other) {
+  await r.set('w', 'start');
+  expect('watch', await r.watch('w'), 'OK');
+  expect('watched value', await r.get('w'), 'start');
+  await other.set('w', 'changed');
+  expect('exec after a conflict', await r.multi().set('w', 'mine').set('w2', 'x').exec(), null);
+  expect("the other client's write stays", await r.get('w'), 'changed');
+  expect('nothing of the transaction applied', await r.exists('w2'), 0);
+}
+
+async function watchSuccess(r) {
+  expect('watch', await r.watch('w'), 'OK');
+  expect('exec', await r.multi().set('w', 'mine').incr('wcount').exec(), [[null, 'OK'], [null, 1]]);
+  expect('get', await r.get('w'), 'mine');
+  expect('del', await r.del('w', 'wcount'), 2);
+}
+
+async function transactionRuntimeError(r) {
+  await r.set('s', 'text');
+  const replies = await r.multi().set('r1', '1').incr('s').set('r2', '2').exec();
+  expect('reply count', replies.length, 3);
+  expect('first command', replies[0], [null, 'OK']);
+  const [incrError] = replies[1];
+  if (!(incrError instanceof Error) || !incrError.message.includes('not an integer')) {
+    throw new Error(`the INCR's reply: got ${JSON.stringify(replies[1])}, want a 'not an integer' error`);
+  }
+  expect('third command', replies[2], [null, 'OK']);
+  expect('r1 applied', await r.get('r1'), '1');
+  expect('r2 applied', await r.get('r2'), '2');
+  expect('s unchanged', await r.get('s'), 'text');
+  expect('del', await r.del('s', 'r1', 'r2'), 3);
+}
+
+async function scanMatch(r) {
+  for (const key of SCAN_KEYS) await r.set(key, 'x');
+  const seen = [];
+  for await (const keys of r.scanStream({ match: 'user:*:1?', count: 2 })) seen.push(...keys);
+  expect('scanStream user:*:1?', seen.sort(), SCAN_MATCHES);
+}
+
+async function info(r) {
+  const server = parseInfo(await r.info('server'));
+  if (!server.redis_version) throw new Error(`server.redis_version missing from ${JSON.stringify(server)}`);
+  const keyspace = parseInfo(await r.info('keyspace'));
+  expect('keyspace db0 keys', keyspace.db0?.keys, await r.dbsize());
+}
+
+async function clientName(r) {
+  expect('setname', await r.client('SETNAME', 'compat-ioredis'), 'OK');
+  expect('getname', await r.client('GETNAME'), 'compat-ioredis');
+}
+
+async function flushdb(r) {
+  expect('flushdb', await r.flushdb(), 'OK');
+  expect('dbsize', await r.dbsize(), 0);
+}
+
+const args = parseArgs(process.argv.slice(2));
+console.log(`ioredis ${version}, steps in protocol ${args.protocol}`);
+let r, other;
+const open = async () => {
+  r ??= await client(args.socket, args.protocol);
+  other ??= await client(args.socket, args.protocol);
+  return r;
+};
+await runSteps(args.skip, [
+  ['connect_default', () => connectWith(args.socket, 'default')],
+  ['connect_resp3', () => connectWith(args.socket, '3')],
+  ['connect_resp2', () => connectWith(args.socket, '2')],
+  ['crud', async () => crud(await open())],
+  ['ttl', async () => ttls(await open())],
+  ['pipeline', async () => pipeline(await open())],
+  ['watch_conflict', async () => watchConflict(await open(), other)],
+  ['watch_success', async () => watchSuccess(await open())],
+  ['transaction_runtime_error', async () => transactionRuntimeError(await open())],
+  ['scan_match', async () => scanMatch(await open())],
+  ['info', async () => info(await open())],
+  ['client_name', async () => clientName(await open())],
+  ['flushdb', async () => flushdb(await open())],
+], () => { r?.disconnect(); other?.disconnect(); });
