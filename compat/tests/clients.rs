@@ -37,23 +37,7 @@ const STEPS: [&str; 13] = [
 
 /// Steps kvd does not pass yet, per library, with what it lacks. A step
 /// leaves this table when kvd passes it under `BLOCKKV_COMPAT_STRICT=1`.
-const PENDING_ON_KVD: &[(&str, &str, &str)] = &[
-    ("redis-py", "connect_resp3", "HELLO 3"),
-    ("node-redis", "connect_default", "HELLO 3 (node-redis 6 opens with it and does not fall back)"),
-    ("node-redis", "connect_resp3", "HELLO 3"),
-    (
-        "ioredis",
-        "connect_resp3",
-        "HELLO 3 (ioredis 6 falls back to RESP2 quietly without it; the step asks HELLO 3 itself)",
-    ),
-    ("rust-redis", "connect_resp3", "HELLO 3"),
-    ("*", "watch_conflict", "WATCH, MULTI, EXEC"),
-    ("*", "watch_success", "WATCH, MULTI, EXEC"),
-    ("*", "transaction_runtime_error", "MULTI, EXEC"),
-    ("*", "scan_match", "SCAN MATCH with a glob other than prefix*"),
-    ("*", "client_name", "CLIENT GETNAME returning the name SETNAME set"),
-    ("*", "flushdb", "FLUSHDB"),
-];
+const PENDING_ON_KVD: &[(&str, &str, &str)] = &[];
 
 /// The steps of `library` that kvd does not pass yet.
 fn pending(library: &str) -> Vec<&'static str> {

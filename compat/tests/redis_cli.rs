@@ -18,15 +18,7 @@ use std::time::Duration;
 const BIG_BYTES: usize = 1000;
 
 /// Modes kvd does not pass yet, with what it lacks.
-const PENDING_ON_KVD: &[(&str, &str)] = &[
-    ("scan_pattern", "SCAN MATCH with a glob other than prefix*"),
-    ("bigkeys", "TYPE and STRLEN"),
-    ("memkeys", "TYPE and MEMORY USAGE"),
-    ("stat", "INFO's used_memory and blocked_clients (redis-cli prints --9223372036854775808B without them)"),
-    ("resp3", "HELLO 3"),
-    ("help", "COMMAND DOCS with each command's summary (redis-cli 7 prints the server's docs, empty today)"),
-    ("monitor", "MONITOR"),
-];
+const PENDING_ON_KVD: &[(&str, &str)] = &[];
 
 type Check = fn(&Path) -> Result<(), String>;
 

@@ -42,6 +42,10 @@ impl Command {
     }
 }
 
+/// One RESP command's LATENCY HISTOGRAM: (its `resp::spec` number, calls,
+/// (bucket upper bound in µs, calls at most that long)).
+pub type LatencyHistogram = (usize, u64, Vec<(u64, u64)>);
+
 /// One RESP command's figures, as INFO shows them.
 #[derive(Debug, Clone)]
 pub struct RespCommandStats {
@@ -174,6 +178,32 @@ impl Metrics {
             *rate = (Instant::now(), total, per_sec);
         }
         rate.2
+    }
+
+    /// Each called RESP command's calls and latency histogram as Redis's
+    /// LATENCY HISTOGRAM gives it: (bucket upper bound in µs, a power of
+    /// two; calls that took at most that long), a bucket only where the
+    /// count grows.
+    pub fn resp_histograms(&self) -> Vec<LatencyHistogram> {
+        let mut all = Vec::new();
+        for (index, (command, ..)) in self.resp.iter().enumerate() {
+            let calls = command.calls.load(Ordering::Relaxed);
+            if calls == 0 {
+                continue;
+            }
+            let histogram = command.latency_us.lock();
+            let (mut buckets, mut bound, mut before) = (Vec::new(), 1u64, 0u64);
+            while before < histogram.len() && bound <= LATENCY_US_MAX.next_power_of_two() {
+                let upto = histogram.count_between(0, bound);
+                if upto > before {
+                    buckets.push((bound, upto));
+                    before = upto;
+                }
+                bound *= 2;
+            }
+            all.push((index, calls, buckets));
+        }
+        all
     }
 
     /// Every call, native and RESP.

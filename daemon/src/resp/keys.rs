@@ -58,8 +58,9 @@ fn condition(args: &Command) -> Result<Only, Failure> {
 /// key unix-ms, [NX | XX | GT | LT]: 1 if the expiry was set. A time
 /// already past removes the key.
 fn expire_with(cx: &mut Cx, args: &Command, unit_ms: i64, absolute: bool, name: &str) -> Reply {
-    let amount = integer_arg(&args[2])?;
+    // Redis reads the options before the time.
     let only = condition(args)?;
+    let amount = integer_arg(&args[2])?;
     let invalid = || Failure::err(format_args!("invalid expire time in '{name}' command"));
     let base = if absolute { 0 } else { cx.db.now_ms() as i64 };
     let at = amount.checked_mul(unit_ms).and_then(|ms| ms.checked_add(base)).ok_or_else(invalid)?;

@@ -90,6 +90,17 @@ pub trait Keyspace {
 
     /// Removes every key (FLUSHALL); how many there were.
     fn clear(&mut self) -> Result<u64, Error>;
+
+    /// Whether a key the store's walk found is there in this view.
+    fn visible(&mut self, _key: &[u8]) -> bool {
+        true
+    }
+
+    /// Live keys of this view that a walk of the store cannot show (a
+    /// transaction's staged puts).
+    fn staged_live(&self) -> Vec<Vec<u8>> {
+        Vec::new()
+    }
 }
 
 /// The store itself: each call is one of the engine's atomic operations.
@@ -290,6 +301,21 @@ impl Keyspace for Tx<'_> {
             count += i64::from(entry.is_some()) - i64::from(before);
         }
         count.max(0) as u64
+    }
+
+    fn visible(&mut self, key: &[u8]) -> bool {
+        match self.pending.get(key) {
+            Some(staged) => staged.as_ref().is_some_and(|e| e.expires_ms == 0 || e.expires_ms > self.now_ms),
+            None => !self.cleared,
+        }
+    }
+
+    fn staged_live(&self) -> Vec<Vec<u8>> {
+        self.order
+            .iter()
+            .filter(|key| self.pending[*key].as_ref().is_some_and(|e| e.expires_ms == 0 || e.expires_ms > self.now_ms))
+            .cloned()
+            .collect()
     }
 
     fn clear(&mut self) -> Result<u64, Error> {

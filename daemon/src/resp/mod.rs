@@ -14,11 +14,14 @@
 
 mod bits;
 mod connection;
+mod docs;
 mod failure;
 mod glob;
 mod info;
+mod inspect;
 mod keys;
 mod keyspace;
+mod long_double;
 mod reply;
 mod server;
 mod session;

@@ -87,7 +87,6 @@ impl<'a> Out<'a> {
         }
     }
 
-    #[allow(dead_code, reason = "COMMAND INFO's flags, once it describes commands")]
     pub fn set(&mut self, count: usize) {
         if self.resp3 { self.header(b'~', count) } else { put_array_header(self.buf, count) }
     }

@@ -1,9 +1,11 @@
 //! Server commands: CONFIG, COMMAND, TIME, MONITOR, SLOWLOG. INFO is in `info.rs`.
 
+use super::docs;
 use super::failure::{Failure, Reply, integer_arg};
 use super::glob;
-use super::spec::{Cx, SPECS};
+use super::spec::{Cx, SPECS, Spec};
 use crate::context::Context;
+use crate::weight::Weight;
 use blockkv_engine::SyncPolicy;
 use blockkv_protocol::resp::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -242,15 +244,52 @@ pub(super) fn time(cx: &mut Cx, _args: &Command) -> Reply {
     Ok(())
 }
 
-/// COMMAND, COMMAND COUNT | LIST | INFO | DOCS: about the command table.
+/// COMMAND [COUNT | LIST | INFO [name ...] | DOCS [name ...]]: about the
+/// commands kvd runs, in Redis 7.0's reply shapes.
 pub(super) fn command(cx: &mut Cx, args: &Command) -> Reply {
+    let named = |args: &Command| -> Vec<String> {
+        args.iter().skip(2).map(|name| String::from_utf8_lossy(name).to_ascii_lowercase()).collect()
+    };
     match args.get(1).map(|a| a.to_ascii_uppercase()).as_deref() {
-        None | Some(b"DOCS") | Some(b"INFO") => cx.out.array(0),
+        None => {
+            cx.out.array(SPECS.len());
+            SPECS.iter().for_each(|spec| command_info(cx, spec));
+        }
         Some(b"COUNT") => cx.out.integer(SPECS.len() as i64),
         Some(b"LIST") => {
             cx.out.array(SPECS.len());
             for spec in &SPECS {
                 cx.out.bulk(spec.name.as_bytes());
+            }
+        }
+        Some(b"INFO") => {
+            let names = named(args);
+            if names.is_empty() {
+                cx.out.array(SPECS.len());
+                SPECS.iter().for_each(|spec| command_info(cx, spec));
+            } else {
+                cx.out.array(names.len());
+                for name in names {
+                    match SPECS.iter().find(|spec| spec.name == name) {
+                        Some(spec) => command_info(cx, spec),
+                        None => cx.out.null(),
+                    }
+                }
+            }
+        }
+        Some(b"DOCS") => {
+            let names = named(args);
+            let specs: Vec<&Spec> = if names.is_empty() {
+                SPECS.iter().collect()
+            } else {
+                names.iter().filter_map(|name| SPECS.iter().find(|spec| spec.name == *name)).collect()
+            };
+            let documented: Vec<(&Spec, &docs::Doc)> =
+                specs.into_iter().filter_map(|spec| Some((spec, docs::doc(spec.name)?))).collect();
+            cx.out.map(documented.len());
+            for (spec, doc) in documented {
+                cx.out.bulk(spec.name.as_bytes());
+                command_doc(cx, doc);
             }
         }
         Some(_) => {
@@ -261,4 +300,81 @@ pub(super) fn command(cx: &mut Cx, args: &Command) -> Reply {
         }
     }
     Ok(())
+}
+
+/// One command's COMMAND INFO entry: name, arity, flags, first key, last
+/// key, key step, ACL categories, tips, key specs, subcommands.
+fn command_info(cx: &mut Cx, spec: &Spec) {
+    let (group, first, last, step) = docs::doc(spec.name).map_or(("server", 0, 0, 0), |d| (d.1, d.3, d.4, d.5));
+    let writes = spec.writes();
+    cx.out.array(10);
+    cx.out.bulk(spec.name.as_bytes());
+    cx.out.integer(i64::from(spec.arity));
+    let fast = !matches!(spec.weight(), Weight::Heavy);
+    let flags: Vec<&str> = [
+        writes.then_some("write"),
+        writes.then_some("denyoom"),
+        (!writes && first > 0).then_some("readonly"),
+        fast.then_some("fast"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    cx.out.set(flags.len());
+    flags.iter().for_each(|flag| cx.out.simple(flag));
+    cx.out.integer(i64::from(first));
+    cx.out.integer(i64::from(last));
+    cx.out.integer(i64::from(step));
+    let categories =
+        [if writes { "@write" } else { "@read" }, &format!("@{group}"), if fast { "@fast" } else { "@slow" }]
+            .map(str::to_string);
+    cx.out.set(categories.len());
+    categories.iter().for_each(|category| cx.out.simple(category));
+    cx.out.array(0);
+    cx.out.array(0);
+    cx.out.array(0);
+}
+
+/// One command's COMMAND DOCS map: summary, since, group, arguments.
+fn command_doc(cx: &mut Cx, doc: &docs::Doc) {
+    let (_, group, since, _, _, _, synopsis, summary) = *doc;
+    let parts = docs::synopsis_parts(synopsis);
+    cx.out.map(if parts.is_empty() { 3 } else { 4 });
+    for (field, value) in [("summary", summary), ("since", since), ("group", group)] {
+        cx.out.bulk(field.as_bytes());
+        cx.out.bulk(value.as_bytes());
+    }
+    if parts.is_empty() {
+        return;
+    }
+    cx.out.bulk(b"arguments");
+    cx.out.array(parts.len());
+    for part in parts {
+        let (text, optional) = match part.strip_prefix('[').and_then(|p| p.strip_suffix(']')) {
+            Some(inner) => (inner, true),
+            None => (part, false),
+        };
+        let token = text.chars().all(|c| c.is_ascii_uppercase() || c == '-');
+        let kind = if token {
+            "pure-token"
+        } else if matches!(text, "key" | "newkey" | "source" | "destination") {
+            "key"
+        } else {
+            "string"
+        };
+        cx.out.map(2 + usize::from(token) + usize::from(optional));
+        cx.out.bulk(b"name");
+        cx.out.bulk(text.to_ascii_lowercase().as_bytes());
+        cx.out.bulk(b"type");
+        cx.out.bulk(kind.as_bytes());
+        if token {
+            cx.out.bulk(b"token");
+            cx.out.bulk(text.as_bytes());
+        }
+        if optional {
+            cx.out.bulk(b"flags");
+            cx.out.set(1);
+            cx.out.simple("optional");
+        }
+    }
 }

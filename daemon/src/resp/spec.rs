@@ -9,7 +9,7 @@ use super::failure::{Failure, Reply};
 use super::keyspace::{Direct, Keyspace, Tx};
 use super::reply::Out;
 use super::session::{MULTI_COMMANDS_MAX, Multi, Replies, Session};
-use super::{bits, connection, info, keys, server, strings, transaction, unknown, walk};
+use super::{bits, connection, info, inspect, keys, server, strings, transaction, unknown, walk};
 use crate::context::Context;
 use crate::metrics::slot;
 use crate::slowlog::{SlowEntry, kept_args};
@@ -119,6 +119,15 @@ impl Spec {
         Spec { closes: true, immediate: true, ..self }
     }
 
+    pub(super) fn weight(&self) -> Weight {
+        self.weight
+    }
+
+    /// Whether it may change keys (COMMAND INFO's `write` flag).
+    pub(super) fn writes(&self) -> bool {
+        self.weight == Write || self.name.starts_with("flush")
+    }
+
     /// Whether `argc` arguments (the name included) match the arity.
     fn fits(&self, argc: usize) -> bool {
         let argc = argc as i64;
@@ -140,7 +149,7 @@ impl Spec {
 use Isolation::{Alone, AloneIf, AloneIfSeveral, AloneOwnTx};
 
 /// Every command kvd runs; the most frequent first, since lookup walks it.
-pub(super) static SPECS: [Spec; 66] = [
+pub(super) static SPECS: [Spec; 69] = [
     Spec::new("get", 2, Read, Some("get"), strings::get).with(Shortcut::Prefetch),
     Spec::new("set", -3, Write, Some("put"), strings::set)
         .with(Shortcut::SharedPut)
@@ -209,6 +218,9 @@ pub(super) static SPECS: [Spec; 66] = [
     Spec::new("quit", -1, Read, None, connection::quit).closing(),
     Spec::new("monitor", 1, Read, None, server::monitor).unmonitored(),
     Spec::new("slowlog", -2, Read, None, server::slowlog),
+    Spec::new("object", -2, Read, None, inspect::object),
+    Spec::new("memory", -2, Read, None, inspect::memory),
+    Spec::new("latency", -2, Read, None, inspect::latency),
 ];
 
 /// Any name not in `SPECS`, with any arguments.
@@ -240,6 +252,11 @@ pub fn counted_as() -> Vec<Option<usize>> {
 /// The `spec_index` of SET, for the puts that share a write.
 pub fn set_index() -> usize {
     spec_index(lookup(b"set"))
+}
+
+/// The `spec_index` of the command named `name` (lower case).
+pub(super) fn spec_named(name: &str) -> Option<usize> {
+    SPECS.iter().position(|spec| spec.name == name)
 }
 
 /// The name of the command at `index` (from `spec_index`).
@@ -316,7 +333,9 @@ impl Call {
             session.replies = Replies::On;
         }
         let mut out = Out::new(buf, session.resp3);
-        if session.multi.is_some() && !self.spec.immediate {
+        // Inside MULTI a wrong arity dooms the transaction even for the
+        // commands that run at once (EXEC, WATCH …), as in Redis.
+        if session.multi.is_some() && (!self.spec.immediate || !self.spec.fits(self.command.len())) {
             queue(session, self, &mut out);
         } else {
             self.run(ctx, session, &mut out);
@@ -402,7 +421,7 @@ fn queue(session: &mut Session, call: Call, out: &mut Out) {
     let Some(multi) = session.multi.as_mut() else { return };
     let refusal = if std::ptr::eq(call.spec, &REFUSED) {
         Some(Failure::coded(String::from_utf8_lossy(&call.command[0]).into_owned()))
-    } else if std::ptr::eq(call.spec, &UNKNOWN) {
+    } else if std::ptr::eq(call.spec, &UNKNOWN) && !unknown::queues(&call.command) {
         Some(unknown::refusal_text(&call.command))
     } else if !call.spec.fits(call.command.len()) {
         Some(Failure::arity(call.spec.name))
@@ -501,7 +520,7 @@ mod tests {
     fn the_command_table_is_pinned_row_by_row() {
         // Each command's arity (Redis's convention), where it runs and the STATS counter it
         // shares: an edit to one row that changes any of them fails here, not in production.
-        let expected: [(&str, i32, Weight, Option<&str>); 66] = [
+        let expected: [(&str, i32, Weight, Option<&str>); 69] = [
             ("get", 2, Read, Some("get")),
             ("set", -3, Write, Some("put")),
             ("setex", 4, Write, Some("put")),
@@ -568,6 +587,9 @@ mod tests {
             ("quit", -1, Read, None),
             ("monitor", 1, Read, None),
             ("slowlog", -2, Read, None),
+            ("object", -2, Read, None),
+            ("memory", -2, Read, None),
+            ("latency", -2, Read, None),
         ];
         assert_eq!(SPECS.len(), expected.len());
         for (spec, (name, arity, weight, counter)) in SPECS.iter().zip(expected) {

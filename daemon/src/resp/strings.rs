@@ -5,6 +5,7 @@
 //! `bits.rs`.
 
 use super::failure::{Failure, Reply, expire_ms, integer_arg};
+use super::long_double::{self, LongDouble, Parsed};
 use super::spec::Cx;
 use blockkv_engine::PutCondition;
 use blockkv_engine::limits::VALUE_BYTES_MAX;
@@ -172,29 +173,38 @@ pub(super) fn getdel(cx: &mut Cx, args: &Command) -> Reply {
     Ok(())
 }
 
-/// GETEX key [EX s | PX ms | EXAT s | PXAT ms | PERSIST]
+/// GETEX key [EX s | PX ms | EXAT s | PXAT ms | PERSIST]. As in Redis, the
+/// options' syntax is checked first, then the key is read, and only then
+/// the time (a missing key is nil whatever the time says).
 pub(super) fn getex(cx: &mut Cx, args: &Command) -> Reply {
-    let now_ms = cx.db.now_ms();
-    let mut change: Option<u64> = None;
+    let mut change: Option<(Vec<u8>, Option<&[u8]>)> = None;
     let mut rest = args.iter().skip(2);
     while let Some(option) = rest.next() {
         let option = option.to_ascii_uppercase();
         match option.as_slice() {
             b"EX" | b"PX" | b"EXAT" | b"PXAT" if change.is_none() => {
                 let amount = rest.next().ok_or_else(Failure::syntax)?;
-                change = Some(expiry_option(&option, amount, "getex", now_ms)?);
+                change = Some((option, Some(amount)));
             }
-            b"PERSIST" if change.is_none() => change = Some(0),
+            b"PERSIST" if change.is_none() => change = Some((option, None)),
             _ => return Err(Failure::syntax()),
         }
     }
-    let entry = cx.db.entry(&args[1])?;
-    if let (Some(entry), Some(expires_ms)) = (&entry, change)
+    let Some(entry) = cx.db.entry(&args[1])? else {
+        cx.out.null();
+        return Ok(());
+    };
+    let expires_ms = match &change {
+        None => None,
+        Some((_, None)) => Some(0),
+        Some((option, Some(amount))) => Some(expiry_option(option, amount, "getex", cx.db.now_ms())?),
+    };
+    if let Some(expires_ms) = expires_ms
         && entry.expires_ms != expires_ms
     {
         cx.db.set_expiry(&args[1], expires_ms)?;
     }
-    cx.out.bulk_or_null(entry.as_ref().map(|e| e.value.as_slice()));
+    cx.out.bulk(&entry.value);
     Ok(())
 }
 
@@ -271,50 +281,19 @@ pub(super) fn decrby(cx: &mut Cx, args: &Command) -> Reply {
     add(cx, &args[1], delta)
 }
 
-/// A float as Redis reads one (strtold): decimal or exponent form, `inf`;
-/// no spaces, no NaN.
-fn float_arg(text: &[u8]) -> Option<f64> {
-    let text = std::str::from_utf8(text).ok()?;
-    if text.is_empty() || text.trim() != text || text.to_ascii_lowercase().contains("nan") {
-        return None;
-    }
-    text.parse::<f64>().ok()
-}
-
-/// A float as INCRBYFLOAT stores it: at most 17 significant digits, no
-/// exponent, no trailing zeros (Redis's `%.17Lf` then trimmed).
-fn float_text(value: f64) -> String {
-    let mut text = format!("{value:.17}");
-    if text.contains('.') {
-        while text.ends_with('0') {
-            text.pop();
-        }
-        if text.ends_with('.') {
-            text.pop();
-        }
-    }
-    // %.17Lf prints more digits than an f64 holds: cut to the shortest
-    // text that reads back to the same value.
-    let shortest = format!("{value}");
-    if !shortest.contains('e') && shortest.parse::<f64>() == text.parse::<f64>() && shortest.len() < text.len() {
-        return shortest;
-    }
-    if text == "-0" { "0".to_string() } else { text }
-}
-
-/// INCRBYFLOAT key increment: the sum as text (the key keeps its expiry).
+/// INCRBYFLOAT key increment: the sum as text (the key keeps its expiry),
+/// computed in a long double as Redis computes it (`long_double.rs`).
 pub(super) fn incrbyfloat(cx: &mut Cx, args: &Command) -> Reply {
-    let delta = float_arg(&args[2]).ok_or_else(|| Failure::err("value is not a valid float"))?;
+    let not_float = || Failure::err("value is not a valid float");
+    let delta = long_double::parse(&args[2]).ok_or_else(not_float)?;
     let entry = cx.db.entry(&args[1])?;
     let current = match &entry {
-        Some(entry) => float_arg(&entry.value).ok_or_else(|| Failure::err("value is not a valid float"))?,
-        None => 0.0,
+        Some(entry) => long_double::parse(&entry.value).ok_or_else(not_float)?,
+        None => Parsed::Finite(LongDouble::default()),
     };
-    let sum = current + delta;
-    if !sum.is_finite() {
-        return Err(Failure::err("increment would produce NaN or Infinity"));
-    }
-    let text = float_text(sum);
+    let infinite = || Failure::err("increment would produce NaN or Infinity");
+    let (Parsed::Finite(current), Parsed::Finite(delta)) = (current, delta) else { return Err(infinite()) };
+    let text = current.add(&delta).ok_or_else(infinite)?.to_text();
     cx.db.put(&args[1], text.as_bytes(), entry.map_or(0, |e| e.expires_ms))?;
     cx.out.bulk(text.as_bytes());
     Ok(())
@@ -427,18 +406,5 @@ mod tests {
         assert_eq!(clamp_range(0, -100, 5), Some((0, 0)));
         assert_eq!(clamp_range(-1, -5, 5), None);
         assert_eq!(clamp_range(0, 0, 0), None);
-    }
-
-    #[test]
-    fn floats_print_as_incrbyfloat_prints_them() {
-        // No exponent, no trailing zeros, the shortest digits that read back.
-        assert_eq!(float_text(10.5), "10.5");
-        assert_eq!(float_text(3.0), "3");
-        assert_eq!(float_text(0.1 + 0.2), "0.30000000000000004");
-        assert_eq!(float_text(5.0e3), "5000");
-        assert_eq!(float_text(-0.0), "0");
-        assert_eq!(float_arg(b" 1"), None);
-        assert_eq!(float_arg(b"nan"), None);
-        assert_eq!(float_arg(b"1e3"), Some(1000.0));
     }
 }

@@ -36,7 +36,14 @@ pub(super) fn scan(cx: &mut Cx, args: &Command) -> Reply {
             _ => return Err(Failure::syntax()),
         }
     }
-    let (next, keys) = page(cx, cursor, count, pattern.as_deref())?;
+    let (next, mut keys) = page(cx, cursor, count, pattern.as_deref())?;
+    // Inside a transaction: its own writes, as Redis's SCAN in MULTI sees them.
+    keys.retain(|key| cx.db.visible(key));
+    if next == 0 {
+        keys.extend(cx.db.staged_live());
+        keys.sort_unstable();
+        keys.dedup();
+    }
     cx.out.array(2);
     cx.out.bulk(next.to_string().as_bytes());
     let shown: Vec<&Vec<u8>> =
@@ -74,7 +81,11 @@ fn page(cx: &mut Cx, cursor: u64, count: usize, pattern: Option<&[u8]>) -> Resul
 /// KEYS pattern: every key matching it, in one reply.
 pub(super) fn keys(cx: &mut Cx, args: &Command) -> Reply {
     let pattern = &args[1];
-    let keys = cx.ctx.store.scan(glob::literal_prefix(pattern), None, usize::MAX)?;
+    let mut keys = cx.ctx.store.scan(glob::literal_prefix(pattern), None, usize::MAX)?;
+    keys.retain(|key| cx.db.visible(key));
+    keys.extend(cx.db.staged_live());
+    keys.sort_unstable();
+    keys.dedup();
     let matching: Vec<&Vec<u8>> = keys.iter().filter(|key| glob::matches(pattern, key)).collect();
     cx.out.array(matching.len());
     for key in matching {
