@@ -35,7 +35,9 @@ impl Store {
     /// Deletes every key; returns how many the index held (expired ones not
     /// yet removed included). Durable when it returns: a crash before
     /// leaves every key, after, none. A failure once the store was emptied
-    /// in memory poisons it (the file still holds the keys).
+    /// in memory poisons it (the file still holds the keys). Writers wait
+    /// through the capture, which reads every key back (for its tombstone),
+    /// and for one batch of tombstones at a time after it.
     pub fn clear(&self) -> Result<u64> {
         let engine = &*self.engine;
         engine.writable()?;

@@ -24,8 +24,9 @@
 //!
 //! Work per round is bounded by time
 //! (`ROUND_MS_MAX` per `background::TICK_MS`, the 25% of a core Redis
-//! allows its expiry cycle) and by keys (`ROUND_KEYS_MAX`). Stale entries are purged here too, once they
-//! outnumber the live ones (`TtlTable::stale_count`).
+//! allows its expiry cycle) and by keys (`ROUND_KEYS_MAX`). Stale entries
+//! are purged here too, once they outnumber the live ones
+//! (`TtlTable::stale_count`).
 
 use crate::clock::Clock;
 use crate::error::Result;
