@@ -1,8 +1,8 @@
 //! Start, stop and wake-up signals shared by the store and its background
-//! threads (background.rs: maintenance, compactor, expiry). Writers wake the compactor as soon as free
-//! space drops below the trigger (`Control::nudge_compactor`), instead of
-//! leaving it to the next tick: a fast writer fills a 64 MiB file in a
-//! fraction of a second.
+//! threads (background.rs: maintenance, compactor, expiry). Writers wake
+//! the compactor as soon as free space drops below the trigger
+//! (`Control::nudge_compactor`), instead of leaving it to the next tick: a
+//! fast writer fills a 64 MiB file in a fraction of a second.
 
 use parking_lot::{Condvar, Mutex};
 use std::time::Duration;

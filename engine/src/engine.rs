@@ -301,7 +301,8 @@ impl Engine {
             let log = self.writer.lock();
             (log.last_lsn(), log.bytes_written)
         };
-        // The TTL table and index shards, before the table: lock order.
+        // The TTL table and the index shards come after the block table in
+        // the lock order: taken here, before it, one at a time.
         let (keys_with_ttl, avg_ttl_ms) = self.ttl_summary();
         let table = self.space.lock();
         let mut blocks_log = 0;

@@ -20,7 +20,8 @@
 //!   the maintenance and compactor threads.
 //! - `store`: the public API ([`Store`]); start reading here. `update`: the
 //!   writes that read first (conditional put, integer increment); `entry`:
-//!   a value with its expiry, and writes with an absolute expiry.
+//!   a value with its expiry, and writes with an absolute expiry; `clear`:
+//!   every key deleted at once.
 //! - `ttl` (beside the index): which records expire when; `expiry`: the
 //!   active expiry round the expiry thread runs.
 //! - [`fsck`]: the offline checker behind kv-fsck.
@@ -28,6 +29,7 @@
 
 mod background;
 mod checkpoint;
+mod clear;
 pub mod clock;
 mod compaction;
 mod control;

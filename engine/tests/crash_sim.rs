@@ -10,9 +10,10 @@
 //! panics. Every failure prints its seed.
 //!
 //! A second test mixes in active expiry: puts whose TTL runs out at once
-//! (the clock moves on), expiry rounds (tombstones for them) and forced
-//! compactions; an expired key must never come back, with its value or an
-//! older one. The clock runs on across both phases and recovery.
+//! (the clock moves on), expiry rounds (tombstones for them), forced
+//! compactions and clears; an expired key must never come back, with its
+//! value or an older one, and a clear is whole or absent. The clock runs on
+//! across both phases and recovery.
 //!
 //! Knobs: BLOCKKV_CRASH_SEEDS (default 10,000; `make crash-sim
 //! CRASH_SEEDS=100000` for long runs), BLOCKKV_CRASH_SEED=N to rerun one seed.
@@ -49,6 +50,8 @@ enum Step {
     /// One round of active expiry: removes what has expired, changes nothing visible.
     ExpireRound,
     Compact,
+    /// `Store::clear`: every key gone, or (crashed before its checkpoint) none.
+    Clear,
 }
 
 /// Which steps a workload draws.
@@ -78,7 +81,8 @@ fn gen_steps(rng: &mut StdRng, workload: Workload) -> Vec<Step> {
                 35..=54 => Step::PutExpiring(key(rng), value(rng)),
                 55..=64 => Step::Delete(key(rng)),
                 65..=84 => Step::ExpireRound,
-                85..=92 => Step::Compact,
+                85..=91 => Step::Compact,
+                92..=94 => Step::Clear,
                 _ => Step::Checkpoint,
             })
             .collect();
@@ -113,6 +117,7 @@ fn apply(state: &mut State, step: &Step) {
         }
         Step::Batch(ops) => common::apply_batch(state, ops),
         Step::Checkpoint | Step::ExpireRound | Step::Compact => {}
+        Step::Clear => state.clear(),
     }
 }
 
@@ -178,6 +183,7 @@ fn run_phase(
             }
             Step::ExpireRound => store.expire_round().map(|_| ()),
             Step::Compact => store.compact().map(|_| ()),
+            Step::Clear => store.clear().map(|_| ()),
         };
         match outcome {
             Ok(()) => apply(&mut state, step),
@@ -185,7 +191,8 @@ fn run_phase(
             Err(e) => return Err(format!("step {step:?} failed: {e}")),
         }
         states.push(state.clone());
-        let acked_durably = sync == SyncPolicy::Always || matches!(step, Step::Checkpoint);
+        // A clear is a checkpoint: durable when it returns, under any policy.
+        let acked_durably = sync == SyncPolicy::Always || matches!(step, Step::Checkpoint | Step::Clear);
         if acked_durably {
             newest_durable = states.len() - 1;
         }
@@ -243,6 +250,7 @@ fn short(step: &Step) -> String {
         Step::PutExpiring(key, v) => format!("put {}={}B ttl 1ms, clock +1ms", k(key), v.len()),
         Step::ExpireRound => "expire round".into(),
         Step::Compact => "compact".into(),
+        Step::Clear => "clear".into(),
     }
 }
 

@@ -180,6 +180,8 @@ enum Op {
     },
     /// One round of active expiry: every expired key leaves the index.
     ExpireRound,
+    /// `clear`: every key gone.
+    Clear,
     AdvanceClock {
         ms: u64,
     },
@@ -219,6 +221,7 @@ struct Mix {
     expire_at: u32,
     entry: u32,
     expire_round: u32,
+    clear: u32,
     advance: u32,
     checkpoint: u32,
     compact: u32,
@@ -244,6 +247,7 @@ const BALANCED: Mix = Mix {
     expire_at: 3,
     entry: 3,
     expire_round: 3,
+    clear: 1,
     advance: 5,
     checkpoint: 3,
     compact: 2,
@@ -359,6 +363,7 @@ fn op_strategy(mix: Mix) -> BoxedStrategy<Op> {
         ),
         (mix.entry, key().prop_map(|key| Op::Entry { key }).boxed()),
         (mix.expire_round, Just(Op::ExpireRound).boxed()),
+        (mix.clear, Just(Op::Clear).boxed()),
         (mix.advance, advance.prop_map(|ms| Op::AdvanceClock { ms }).boxed()),
         (mix.checkpoint, Just(Op::Checkpoint).boxed()),
         (mix.compact, Just(Op::Compact).boxed()),
@@ -704,6 +709,16 @@ impl<'t> Model<'t> {
                     ensure_eq(stats.keys_with_ttl, self.oracle.live_with_ttl(now), "keys with a ttl after a round")?;
                 }
                 self.compare_all("after an expiry round")
+            }
+            Op::Clear => {
+                let held = self.store().key_count();
+                let result = self.store().clear();
+                if let Some(removed) = self.acknowledged("clear", result)? {
+                    ensure_eq(removed, held, "clear's count")?;
+                    // Durable (a checkpoint), so nothing from before comes back.
+                    self.oracle = Oracle::default();
+                }
+                self.compare_all("after clear")
             }
             Op::AdvanceClock { ms } => {
                 self.clock.advance_ms(*ms);

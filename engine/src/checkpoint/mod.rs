@@ -12,7 +12,9 @@
 //!    were pending free before the capture, and the previous snapshot chain,
 //!    become allocatable.
 //!
-//! `write`: the steps; `chain`: allocating the snapshot chain.
+//! `write`: the steps (and `write_cleared`, the same with the index emptied
+//! in the capture: `Store::clear`'s commit point); `chain`: allocating the
+//! snapshot chain.
 
 mod chain;
 mod write;

@@ -7,6 +7,7 @@ use crate::format::block::{BlockHeader, BlockKind};
 use crate::format::slot::SlotHeader;
 use crate::format::snapshot::{self, IndexEntry, SNAPSHOT_PAYLOAD_PER_BLOCK};
 use crate::format::{BLOCK_BYTES, BLOCK_HEADER_BYTES, COPY_OFFSETS, SLOT_BLOCKS, block_offset, masked_crc};
+use crate::space::BlockTable;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -26,13 +27,44 @@ struct Capture {
 impl Checkpointer {
     /// Writes a checkpoint; see the module docs for the order of steps.
     pub fn write(&self, parts: &Parts<'_>) -> Result<CheckpointInfo> {
+        self.write_capturing(parts, None)
+    }
+
+    /// Writes a checkpoint of an empty index: every key deleted at once.
+    /// `clear` runs in the capture, under the log lock and the block table,
+    /// and empties what the running store holds; the checkpoint is the
+    /// commit point, so a crash before its slot is durable recovers every
+    /// key and one after recovers none. A failure after the capture (the
+    /// running store is then empty, the file not) poisons the store.
+    pub fn write_cleared(&self, parts: &Parts<'_>, clear: &mut dyn FnMut(&mut BlockTable)) -> Result<CheckpointInfo> {
+        let mut cleared = false;
+        let written = self.write_capturing(
+            parts,
+            Some(&mut |table: &mut BlockTable| {
+                clear(table);
+                cleared = true;
+            }),
+        );
+        if let Err(err) = &written
+            && cleared
+        {
+            parts.writer.poison().set(format!("a clear could not be made durable: {err}"));
+        }
+        written
+    }
+
+    fn write_capturing(
+        &self,
+        parts: &Parts<'_>,
+        clear: Option<&mut dyn FnMut(&mut BlockTable)>,
+    ) -> Result<CheckpointInfo> {
         let mut state = self.state.lock();
         if self.read_only {
             return Err(Error::ReadOnly);
         }
         parts.writer.poison().check()?;
         let started = Instant::now();
-        let mut capture = capture(parts);
+        let mut capture = capture(parts, clear);
         // Durability: the LOG header that carries `floor` (written before the
         // capture) must be on disk before a snapshot block overwrites a free
         // block, for `allocate_chain` to judge what a full scan would see.
@@ -141,10 +173,13 @@ impl Checkpointer {
 }
 
 /// Step 1: what the checkpoint covers, captured under the log lock and the
-/// block table.
-fn capture(parts: &Parts<'_>) -> Capture {
+/// block table (after `clear`, when given, has emptied the store).
+fn capture(parts: &Parts<'_>, clear: Option<&mut dyn FnMut(&mut BlockTable)>) -> Capture {
     let log = parts.writer.lock();
     let mut table = parts.space.lock();
+    if let Some(clear) = clear {
+        clear(&mut table);
+    }
     table.on_capture();
     Capture {
         covered_lsn: log.last_lsn(),

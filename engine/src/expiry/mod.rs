@@ -24,8 +24,9 @@
 //!
 //! Work per round is bounded by time
 //! (`ROUND_MS_MAX` per `background::TICK_MS`, the 25% of a core Redis
-//! allows its expiry cycle) and by keys (`ROUND_KEYS_MAX`). Stale entries are purged here too, once they
-//! outnumber the live ones (`TtlTable::stale_count`).
+//! allows its expiry cycle) and by keys (`ROUND_KEYS_MAX`). Stale entries
+//! are purged here too, once they outnumber the live ones
+//! (`TtlTable::stale_count`).
 
 use crate::clock::Clock;
 use crate::error::Result;
@@ -112,8 +113,7 @@ fn remove_batch(parts: &Parts<'_>, popped: &[TtlEntry], now_ms: u64, outcome: &m
     let mut log = parts.writer.lock();
     let mut ops = Vec::with_capacity(due.len());
     for (_, entry, key) in &due {
-        let current = lookup::find(parts.storage, parts.index, key, entry.hash).current;
-        if current.is_some_and(|c| c.entry == *entry) {
+        if still_current(parts, key, *entry, &mut candidates) {
             ops.push(Op { key, value: &[], tombstone: true, expires_ms: 0 });
         }
         // Else replaced between the read and the lock: stale too.
@@ -137,6 +137,22 @@ fn remove_batch(parts: &Parts<'_>, popped: &[TtlEntry], now_ms: u64, outcome: &m
     // all these entries are out of the table now.
     parts.ttl.settle(removed + stale_popped + stale_locked);
     Ok(())
+}
+
+/// Whether `entry` (of `key`) is still the key's current index entry; the
+/// caller holds the log lock. From the index alone when no entry with its
+/// hash is newer (the usual case: the record was read and verified just
+/// before the lock); else the keys are compared, as readers do.
+fn still_current(parts: &Parts<'_>, key: &[u8], entry: IndexEntry, candidates: &mut Vec<IndexEntry>) -> bool {
+    candidates.clear();
+    parts.index.candidates(entry.hash, candidates);
+    if !candidates.contains(&entry) {
+        return false;
+    }
+    if candidates.iter().all(|c| *c == entry || c.lsn() < entry.lsn()) {
+        return true;
+    }
+    lookup::find(parts.storage, parts.index, key, entry.hash).current.is_some_and(|c| c.entry == entry)
 }
 
 enum Resolved {

@@ -250,6 +250,13 @@ impl BlockTable {
         self.live_sum -= u64::from(before - *live);
     }
 
+    /// No block holds a live record any more (every key was deleted at
+    /// once: `Store::clear`).
+    pub fn clear_live(&mut self) {
+        self.live_bytes.fill(0);
+        self.live_sum = 0;
+    }
+
     /// Rebuilds the table from a snapshot's bitmap and live bytes. Blocks the
     /// bitmap marks in use become LOG blocks with generation 0 until the
     /// header scan tells their kind and generation.
