@@ -58,6 +58,7 @@ pub mod compactor {
 pub use checkpoint::CheckpointInfo;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
+pub use index::cursor::{ScanPage, ScannedKey};
 pub use index::key_hash;
 pub use options::{
     CHECKPOINT_INTERVAL_S_DEFAULT, CHECKPOINT_LOG_BYTES_DEFAULT, Options, SYNC_INTERVAL_MS_DEFAULT, SyncPolicy,

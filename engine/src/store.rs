@@ -9,9 +9,10 @@ use crate::create::{create_file, validate_size, write_superblock};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::format::{BLOCK_HEADER_BYTES, block_offset};
+use crate::index::cursor::{ScanPage, ScannedKey, read_page};
 use crate::index::read::{read_fragment, read_value, record_extents};
 use crate::index::{PREFETCH_KEYS_MIN, key_hash, lookup};
-use crate::limits::{BATCH_BYTES_MAX, BATCH_OPS_MAX, KEY_BYTES_MAX, VALUE_BYTES_MAX};
+use crate::limits::{BATCH_BYTES_MAX, BATCH_OPS_MAX, KEY_BYTES_MAX, SCAN_VISIT_MAX, VALUE_BYTES_MAX};
 use crate::options::Options;
 use crate::recovery::{RecoveryMode, RecoveryReport};
 use crate::space::Purpose;
@@ -25,6 +26,11 @@ use std::time::Duration;
 
 /// Reclaim-and-retry rounds a write gets when it finds no room.
 const NO_SPACE_RETRIES: u32 = 4;
+
+/// Index entries per page of the engine's own walks (`for_each_key`,
+/// `scan`): a page's copy of entries stays small (16 KiB) while the
+/// per-page work (a shard lock, a sort) is spread over many keys.
+const WALK_VISIT: usize = 1024;
 
 /// Checkpoints a clean close writes at most: one, plus one more while the
 /// last carried tombstones (each round uses up the blocks that needed it).
@@ -263,6 +269,41 @@ impl Store {
         drop(log);
         self.engine.writer.wait_durable(&*self.engine.storage, lsn)?;
         Ok(true)
+    }
+
+    /// One page of a walk over every live key, in key-hash order: start
+    /// with cursor 0 and pass each page's `next` until it is 0. A page
+    /// covers about `visit` index entries (1 to `SCAN_VISIT_MAX`), never
+    /// some of the keys of one hash without the others, and reads only
+    /// their records: its cost does not grow with the store. Stateless: a
+    /// cursor is a position in hash space (index/cursor.rs), valid whatever
+    /// the store does between pages; a key present for the whole walk is
+    /// returned exactly once, a key added or removed meanwhile at most once.
+    /// Expired keys are left out; records that fail their checksum are
+    /// skipped and counted in `Stats::corrupt_reads`.
+    pub fn scan_page(&self, cursor: u64, visit: usize) -> Result<ScanPage> {
+        let visit = visit.clamp(1, SCAN_VISIT_MAX);
+        let now = self.engine.clock.now_ms();
+        let read = read_page(&*self.engine.storage, &self.engine.index, cursor, visit, now);
+        for _ in 0..read.corrupt {
+            self.engine.counters.count_corrupt_read();
+        }
+        Ok(read.page)
+    }
+
+    /// Hands every live key to `visit`, in key-hash order, page by page
+    /// (`scan_page`, with its guarantees): for walks of the whole store,
+    /// in memory of one page.
+    pub fn for_each_key(&self, mut visit: impl FnMut(ScannedKey)) -> Result<()> {
+        let mut cursor = 0;
+        loop {
+            let page = self.scan_page(cursor, WALK_VISIT)?;
+            page.keys.into_iter().for_each(&mut visit);
+            if page.next == 0 {
+                return Ok(());
+            }
+            cursor = page.next;
+        }
     }
 
     /// Keys starting with `prefix`, sorted, after `start_after` if given, at

@@ -17,13 +17,15 @@
 //! the tables did between two pages: what a stateless scan cursor needs.
 //!
 //! Beside the index: `lookup` (resolving a key among its candidates),
-//! `read` (verified records), `scan` (one block's fragments) and `apply`
-//! (a record applied to the index and the live-byte accounting).
+//! `read` (verified records), `scan` (one block's fragments), `apply`
+//! (a record applied to the index and the live-byte accounting) and
+//! `cursor` (scan pages: the records of an index page, read back).
 //!
 //! `key_hash` is part of the on-disk format (checkpoints store it): CRC32C of
 //! the key with a fixed seed, then the murmur3 finalizer to spread the bits.
 
 pub(crate) mod apply;
+pub(crate) mod cursor;
 pub(crate) mod lookup;
 pub(crate) mod read;
 pub(crate) mod scan;
