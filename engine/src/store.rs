@@ -10,7 +10,7 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::format::{BLOCK_HEADER_BYTES, block_offset};
 use crate::index::cursor::{ScanPage, ScannedKey, read_page};
-use crate::index::read::{read_fragment, read_value, record_extents};
+use crate::index::read::{read_value, record_extents};
 use crate::index::{PREFETCH_KEYS_MIN, key_hash, lookup};
 use crate::limits::{BATCH_BYTES_MAX, BATCH_OPS_MAX, KEY_BYTES_MAX, SCAN_VISIT_MAX, VALUE_BYTES_MAX};
 use crate::options::Options;
@@ -307,26 +307,27 @@ impl Store {
     }
 
     /// Keys starting with `prefix`, sorted, after `start_after` if given, at
-    /// most `limit` of them. Reads every record's key: O(keys in the store).
-    /// Records that fail their checksum are skipped and counted in
-    /// `Stats::corrupt_reads` (their key cannot be known).
+    /// most `limit` of them. Walks every key (`for_each_key`): O(keys in the
+    /// store) time, O(limit) memory. Records that fail their checksum are
+    /// skipped and counted in `Stats::corrupt_reads` (their key cannot be
+    /// known).
     pub fn scan(&self, prefix: &[u8], start_after: Option<&[u8]>, limit: usize) -> Result<Vec<Vec<u8>>> {
-        let now = self.engine.clock.now_ms();
         let mut keys = Vec::new();
-        for entry in self.engine.index.entries() {
-            match read_fragment(&*self.engine.storage, entry.block, entry.offset()) {
-                Ok(first) if first.header.lsn == entry.lsn() => {
-                    let expired = first.header.expires_ms != 0 && first.header.expires_ms <= now;
-                    let key = first.key();
-                    if !expired && key.starts_with(prefix) && start_after.is_none_or(|after| key > after) {
-                        keys.push(key.to_vec());
-                    }
-                }
-                Ok(_) | Err(_) => {
-                    self.engine.counters.count_corrupt_read();
+        if limit == 0 {
+            return Ok(keys);
+        }
+        // Past twice the limit, only the `limit` smallest can still be in
+        // the answer: linear time per trim, memory bounded by the limit.
+        let trim_at = limit.saturating_mul(2).max(64);
+        self.for_each_key(|scanned| {
+            if scanned.key.starts_with(prefix) && start_after.is_none_or(|after| scanned.key.as_slice() > after) {
+                keys.push(scanned.key);
+                if keys.len() >= trim_at {
+                    keys.select_nth_unstable(limit);
+                    keys.truncate(limit);
                 }
             }
-        }
+        })?;
         keys.sort_unstable();
         keys.truncate(limit);
         Ok(keys)
