@@ -57,6 +57,16 @@ impl Table {
     }
 
     fn insert(&mut self, entry: IndexEntry) {
+        let full = self.entries.len() == self.entries.capacity();
+        if full && (TABLE_ENTRIES_MAX / 2..TABLE_ENTRIES_MAX).contains(&self.entries.len()) {
+            // Removed entries left tombstones that used up the room: hashbrown
+            // would double a table past half full, so it is rebuilt at its
+            // bound instead (tables stay at 512 buckets).
+            let old = std::mem::replace(&mut self.entries, HashTable::with_capacity(TABLE_ENTRIES_MAX));
+            for kept in old {
+                self.entries.insert_unique(table_hash(kept.hash), kept, |e| table_hash(e.hash));
+            }
+        }
         self.entries.insert_unique(table_hash(entry.hash), entry, |e| table_hash(e.hash));
     }
 
@@ -317,6 +327,28 @@ mod tests {
         shard.check();
         assert!(shard.table_count() < 20, "{} tables left for no entry", shard.table_count());
         assert_eq!(shard.iter().count(), 0);
+    }
+
+    #[test]
+    fn churn_never_grows_a_table_past_its_bound() {
+        // Removes and inserts at random keep a shard near 10,000 entries:
+        // the tombstones removals leave never make a table double in size.
+        let mut rng = StdRng::seed_from_u64(9);
+        let mut shard = Shard::default();
+        let mut live = Vec::new();
+        for lsn in 1..=200_000 {
+            if live.len() >= 10_000 {
+                let gone = live.swap_remove(rng.random_range(0..live.len()));
+                assert!(shard.remove(gone));
+            }
+            let e = entry(rng.random::<u32>() & POSITION_MASK, lsn);
+            shard.insert(e);
+            live.push(e);
+        }
+        shard.check();
+        let bound = HashTable::<IndexEntry>::with_capacity(TABLE_ENTRIES_MAX).allocation_size();
+        let largest = shard.tables.iter().map(|t| t.entries.allocation_size()).max().unwrap_or(0);
+        assert!(largest <= bound, "a table of {largest} bytes, bound {bound}");
     }
 
     #[test]
