@@ -9,8 +9,9 @@
 //!   [`SimDisk`]), `stats` (counters and [`Stats`]), `control` (the
 //!   background threads' signals), `create` (making a data file).
 //! - `space`: the block table, the checkpoint reserve, pending-free, NoSpace.
-//! - `index`: key hash -> location, lookups, record reads, block scans, and
-//!   `apply`, the one update of the index and live bytes.
+//! - `index`: key hash -> location, lookups, record reads, block scans,
+//!   scan pages in hash order ([`ScanPage`]), and `apply`, the one update
+//!   of the index and live bytes.
 //! - `writer`: the log writer, write groups, group commit and poison.
 //! - `checkpoint`: the checkpointer; [`recovery`]: reading checkpoints back,
 //!   replay, full scan (docs/RECOVERY.md).

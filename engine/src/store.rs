@@ -1,5 +1,5 @@
-//! The public API: open/create, put, get, delete, exists, scan by prefix,
-//! atomic batches, TTLs, checkpoints, stats, close. The work is done by the
+//! The public API: open/create, put, get, delete, exists, scan pages and
+//! scan by prefix, atomic batches, TTLs, checkpoints, stats, close. The work is done by the
 //! engine's subsystems (engine.rs, which also gives the lock order).
 
 use crate::background;
