@@ -11,8 +11,8 @@
 //! the log lock (lock order: engine.rs), so "find the current entry, then
 //! replace it" is atomic among writers.
 //!
-//! Order: a shard is a directory of small tables over contiguous hash
-//! ranges (`shard`), so the index can be walked in hash order from any
+//! Order: a shard is a row of small tables over consecutive hash ranges
+//! (`shard`), so the index can be walked in hash order from any
 //! hash, a page of about `visit` entries at a time (`page`), whatever
 //! the tables did between two pages: what a stateless scan cursor needs.
 //!
