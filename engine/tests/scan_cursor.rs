@@ -37,10 +37,10 @@ fn stable_key(i: u32) -> Vec<u8> {
 }
 
 #[test]
-fn every_key_present_for_the_whole_walk_is_returned_once_while_the_index_grows_and_shrinks() {
+fn every_key_present_for_the_whole_walk_is_returned_once_while_keys_come_and_go_and_the_index_grows() {
     // 2,000 keys present throughout; between pages of a walk at visit 7,
     // 60 new keys are put and 30 of the new ones deleted, so the index grows
-    // past ten times its size (its tables split) while some shrink (merge).
+    // past ten times its size and its shards split under the walk.
     // Each key present throughout comes back once, no key twice, and no key
     // deleted before the walk started comes back.
     let (_disk, store, _clock) = new_sim_store(SIM_32_MIB, SyncPolicy::None);

@@ -1,5 +1,5 @@
 //! `Index::page`: hash order, whole hashes per page, and every entry
-//! present all along found once while tables split and merge between pages.
+//! present all along found once while shards split or halve between pages.
 
 use super::{HASH_END, Index};
 use crate::format::snapshot::IndexEntry;
@@ -59,10 +59,10 @@ fn a_page_never_splits_the_entries_of_one_hash() {
 }
 
 #[test]
-fn a_walk_finds_every_entry_present_all_along_while_tables_split_and_merge() {
+fn a_walk_finds_every_entry_present_all_along_while_the_shards_split() {
     // Between pages of a walk (visit 10), 40 entries are added and 20 of
     // the added ones removed: over 60,000 entries arrive during the walk,
-    // tables split and merge under it. Every entry present from start to end is
+    // the shards split under it. Every entry present from start to end is
     // in exactly one page; no entry is seen twice.
     let mut rng = StdRng::seed_from_u64(4);
     let index = Index::default();
@@ -96,4 +96,31 @@ fn a_walk_finds_every_entry_present_all_along_while_tables_split_and_merge() {
     }
     let missing = stable.iter().filter(|e| !seen.contains(e)).count();
     assert_eq!(missing, 0, "of {} entries present all along", stable.len());
+}
+
+#[test]
+fn a_walk_finds_every_entry_present_all_along_while_the_shards_halve() {
+    // 60,000 entries, 2,000 of them kept; between pages of a walk (visit
+    // 10), 200 of the others are removed until none is left, so every shard
+    // halves its tables under the walk. Each kept entry is in one page.
+    let mut rng = StdRng::seed_from_u64(5);
+    let index = Index::default();
+    let all: Vec<IndexEntry> = (1..=60_000).map(|lsn| IndexEntry::new(rng.random(), 9, 64, lsn)).collect();
+    for &entry in &all {
+        index.replace(None, entry);
+    }
+    let tables = |index: &Index| index.shards.iter().map(|shard| shard.read().table_count()).sum::<usize>();
+    let tables_before = tables(&index);
+    let (kept, mut doomed) = all.split_at(2_000);
+    let pages = walk(&index, 10, || {
+        let (now, later) = doomed.split_at(doomed.len().min(200));
+        for &gone in now {
+            assert!(index.remove(gone));
+        }
+        doomed = later;
+    });
+    assert!(doomed.is_empty(), "the walk ended before the removals did");
+    assert!(tables(&index) * 4 <= tables_before, "tables {tables_before} -> {}", tables(&index));
+    let seen: HashSet<IndexEntry> = pages.iter().flat_map(|(_, entries, _)| entries.iter().copied()).collect();
+    assert_eq!(kept.iter().filter(|e| !seen.contains(e)).count(), 0);
 }
