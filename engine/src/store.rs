@@ -1,6 +1,7 @@
 //! The public API: open/create, put, get, delete, exists, scan pages and
-//! scan by prefix, atomic batches, TTLs, checkpoints, stats, close. The work is done by the
-//! engine's subsystems (engine.rs, which also gives the lock order).
+//! scan by prefix, atomic batches, TTLs, checkpoints, stats, close. The
+//! work is done by the engine's subsystems (engine.rs, which also gives the
+//! lock order).
 
 use crate::background;
 use crate::checkpoint::CheckpointInfo;

@@ -34,8 +34,9 @@ pub(super) const TABLE_ENTRIES_MAX: usize = 448;
 const HALVE_MEAN_ENTRIES: usize = TABLE_ENTRIES_MAX / 8;
 /// Most depth: 4096 tables (128 KiB of table headers) per shard whatever the
 /// hashes are (crafted keys can share any number of hash bits). Past it a
-/// full table grows instead; uniform hashes get there past about
-/// 4096 × 448 × 64 ≈ 117 million keys, and pages then copy larger tables.
+/// full table grows instead; with uniform hashes the first table of a
+/// shard at this depth fills at about 90 million keys (4096 × 360 × 64),
+/// and pages then copy larger tables.
 const DEPTH_MAX: u32 = 12;
 const _: () = assert!(DEPTH_MAX <= POSITION_BITS);
 
