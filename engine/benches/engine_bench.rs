@@ -2,7 +2,8 @@
 //! 100-byte values on a real file. Prints a markdown table with the median of
 //! three rounds for every figure. Knobs: BLOCKKV_BENCH_KEYS (default
 //! 1,000,000), BLOCKKV_BENCH_DIR (default ./target/bench-data; put it on the
-//! disk you care about: fdatasync cost is the disk's).
+//! disk you care about: fdatasync cost is the disk's), BLOCKKV_BENCH_QUICK=1
+//! (put, get and index bytes only: for comparing two builds in alternation).
 
 use blockkv_engine::{Options, RecoveryMode, Store, SyncPolicy};
 use rand::SeedableRng;
@@ -34,6 +35,13 @@ impl KeyBuf {
         }
         &self.0
     }
+}
+
+/// CPU time this thread has run, in ns (the scheduler's own count): on a
+/// shared machine it moves far less than wall time with others' load.
+fn thread_cpu_ns() -> u64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+    stat.split_whitespace().next().and_then(|ns| ns.parse().ok()).unwrap_or(0)
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {
@@ -77,34 +85,40 @@ fn main() {
 
     // Single-thread put, sync none: fill a fresh store each round.
     let mut put_rates = Vec::new();
+    let mut put_cpu = Vec::new();
     let mut kept = None;
     for _ in 0..ROUNDS {
         let (store, path) = fresh(&dir, "bench.kvdata", SyncPolicy::None, file_bytes);
-        let start = Instant::now();
+        let (start, cpu) = (Instant::now(), thread_cpu_ns());
         for &i in &order {
             store.put(name.of(i), &value).expect("put");
         }
         put_rates.push(keys as f64 / start.elapsed().as_secs_f64());
+        put_cpu.push((thread_cpu_ns() - cpu) as f64 / keys as f64);
         if let Some((old, _)) = kept.replace((store, path)) {
             drop::<Store>(old);
         }
     }
     row("put, 1 thread, sync none (ops/s)", &put_rates);
+    row("  put, CPU ns per op", &put_cpu);
     let (store, path) = kept.expect("a store");
 
     // Single-thread get of every key in random order.
     let mut get_rates = Vec::new();
+    let mut get_cpu = Vec::new();
     for round in 0..ROUNDS {
         let mut lookups = order.clone();
         lookups.shuffle(&mut StdRng::seed_from_u64(10 + round as u64));
-        let start = Instant::now();
+        let (start, cpu) = (Instant::now(), thread_cpu_ns());
         for &i in &lookups {
             let got = store.get(name.of(i)).expect("get");
             assert_eq!(got.as_deref().map(<[u8]>::len), Some(VALUE_BYTES));
         }
         get_rates.push(keys as f64 / start.elapsed().as_secs_f64());
+        get_cpu.push((thread_cpu_ns() - cpu) as f64 / keys as f64);
     }
     row("get, 1 thread (ops/s)", &get_rates);
+    row("  get, CPU ns per op", &get_cpu);
 
     let stats = store.stats();
     let index_per_key = stats.index_heap_bytes as f64 / stats.keys as f64;
@@ -112,6 +126,12 @@ fn main() {
         "| index heap bytes per key (16-byte keys; keys are not held in memory) | {index_per_key:.1} | {} keys |",
         stats.keys
     );
+
+    if std::env::var_os("BLOCKKV_BENCH_QUICK").is_some() {
+        drop(store);
+        let _ = std::fs::remove_file(&path);
+        return;
+    }
 
     // Open from a checkpoint (clean close) and by full scan.
     drop(store);

@@ -25,7 +25,8 @@
 //! 5. log (`Writer::log`, a `SleepLock`): every append, publish and
 //!    checkpoint capture; the compactor takes it per record.
 //! 6. block table (`Space::table`, a `SleepLock`).
-//! 7. index shards (`Index::shards`, `RwLock`s): one at a time.
+//! 7. index shards (`Index::shards`, `RwLock`s): one at a time; a scan
+//!    page holds one shard's, shared, only while it copies entries.
 //! 8. TTL table (`TtlTable::state`): taken under the log and the block
 //!    table by `index::apply`, and alone by the expiry round and `stats`;
 //!    never with an index shard, and nothing is taken under it.
@@ -37,8 +38,9 @@
 //!     writer's nudge.
 //! 13. poison reason (`Poison::reason`): under any of the above.
 //!
-//! Readers take only an index shard (shared), then read the record through
-//! the storage's page cache without any lock. The storage's own locks
+//! Readers and scan pages take only an index shard (shared), copy what they
+//! need, release it, then read the records through the storage's page cache
+//! without any lock. The storage's own locks
 //! (`SimDisk`) are below all of these.
 
 use crate::checkpoint::{self, CheckpointInfo, Checkpointer};

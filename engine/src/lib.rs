@@ -9,8 +9,9 @@
 //!   [`SimDisk`]), `stats` (counters and [`Stats`]), `control` (the
 //!   background threads' signals), `create` (making a data file).
 //! - `space`: the block table, the checkpoint reserve, pending-free, NoSpace.
-//! - `index`: key hash -> location, lookups, record reads, block scans, and
-//!   `apply`, the one update of the index and live bytes.
+//! - `index`: key hash -> location, lookups, record reads, block scans,
+//!   scan pages in hash order ([`ScanPage`]), and `apply`, the one update
+//!   of the index and live bytes.
 //! - `writer`: the log writer, write groups, group commit and poison.
 //! - `checkpoint`: the checkpointer; [`recovery`]: reading checkpoints back,
 //!   replay, full scan (docs/RECOVERY.md).
@@ -68,6 +69,7 @@ pub use checkpoint::CheckpointInfo;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use entry::Entry;
 pub use error::{Error, Result};
+pub use index::cursor::{ScanPage, ScannedKey};
 pub use index::key_hash;
 pub use options::{
     CHECKPOINT_INTERVAL_S_DEFAULT, CHECKPOINT_LOG_BYTES_DEFAULT, Options, SYNC_INTERVAL_MS_DEFAULT, SyncPolicy,

@@ -18,6 +18,10 @@ pub const FILE_BYTES_MIN: u64 = 64 * BLOCK_BYTES as u64;
 pub const FILE_BYTES_MAX: u64 = (u32::MAX as u64) * BLOCK_BYTES as u64;
 /// Default size of a new data file.
 pub const FILE_BYTES_DEFAULT: u64 = 64 * 1024 * 1024;
+/// Most index entries one scan page visits (`Store::scan_page`): a larger
+/// count asked for is taken as this, so one page's work and memory (16 bytes
+/// an entry, then its key) stay bounded.
+pub const SCAN_VISIT_MAX: usize = 64 * 1024;
 /// Blocks kept free for checkpoints and (later) the compactor beyond the
 /// snapshot size itself; user writes get `NoSpace` before dipping into them.
 pub const RESERVE_BLOCKS_MIN: u64 = 8;

@@ -1,6 +1,7 @@
-//! The public API: open/create, put, get, delete, exists, scan by prefix,
-//! atomic batches, TTLs, checkpoints, stats, close. The work is done by the
-//! engine's subsystems (engine.rs, which also gives the lock order).
+//! The public API: open/create, put, get, delete, exists, scan pages and
+//! scan by prefix, atomic batches, TTLs, checkpoints, stats, close. The
+//! work is done by the engine's subsystems (engine.rs, which also gives the
+//! lock order).
 
 use crate::background;
 use crate::checkpoint::CheckpointInfo;
@@ -9,9 +10,10 @@ use crate::create::{create_file, validate_size, write_superblock};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::format::{BLOCK_HEADER_BYTES, block_offset};
-use crate::index::read::{read_fragment, read_value, record_extents};
+use crate::index::cursor::{ScanPage, ScannedKey, read_page};
+use crate::index::read::{read_value, record_extents};
 use crate::index::{PREFETCH_KEYS_MIN, key_hash, lookup};
-use crate::limits::{BATCH_BYTES_MAX, BATCH_OPS_MAX, KEY_BYTES_MAX, VALUE_BYTES_MAX};
+use crate::limits::{BATCH_BYTES_MAX, BATCH_OPS_MAX, KEY_BYTES_MAX, SCAN_VISIT_MAX, VALUE_BYTES_MAX};
 use crate::options::Options;
 use crate::recovery::{RecoveryMode, RecoveryReport};
 use crate::space::Purpose;
@@ -25,6 +27,11 @@ use std::time::Duration;
 
 /// Reclaim-and-retry rounds a write gets when it finds no room.
 const NO_SPACE_RETRIES: u32 = 4;
+
+/// Index entries per page of the engine's own walks (`for_each_key`,
+/// `scan`): a page's copy of entries stays small (16 KiB) while the
+/// per-page work (a shard lock, a sort) is spread over many keys.
+const WALK_VISIT: usize = 1024;
 
 /// Checkpoints a clean close writes at most: one, plus one more while the
 /// last carried tombstones (each round uses up the blocks that needed it).
@@ -274,27 +281,63 @@ impl Store {
         self.expire_at(key, self.expiry(ttl)?)
     }
 
-    /// Keys starting with `prefix`, sorted, after `start_after` if given, at
-    /// most `limit` of them. Reads every record's key: O(keys in the store).
-    /// Records that fail their checksum are skipped and counted in
-    /// `Stats::corrupt_reads` (their key cannot be known).
-    pub fn scan(&self, prefix: &[u8], start_after: Option<&[u8]>, limit: usize) -> Result<Vec<Vec<u8>>> {
+    /// One page of a walk over every live key, in key-hash order: start
+    /// with cursor 0 and pass each page's `next` until it is 0. A page
+    /// covers about `visit` index entries (1 to `SCAN_VISIT_MAX`), never
+    /// some of the keys of one hash without the others, and reads only
+    /// their records: its cost does not grow with the store. Stateless: a
+    /// cursor is a position in hash space (index/cursor.rs), valid whatever
+    /// the store does between pages; a key present for the whole walk is
+    /// returned exactly once, a key added or removed meanwhile at most once.
+    /// Expired keys are left out; records that fail their checksum are
+    /// skipped and counted in `Stats::corrupt_reads`.
+    pub fn scan_page(&self, cursor: u64, visit: usize) -> Result<ScanPage> {
+        let visit = visit.clamp(1, SCAN_VISIT_MAX);
         let now = self.engine.clock.now_ms();
+        let read = read_page(&*self.engine.storage, &self.engine.index, cursor, visit, now);
+        for _ in 0..read.corrupt {
+            self.engine.counters.count_corrupt_read();
+        }
+        Ok(read.page)
+    }
+
+    /// Hands every live key to `visit`, in key-hash order, page by page
+    /// (`scan_page`, with its guarantees): for walks of the whole store,
+    /// in memory of one page.
+    pub fn for_each_key(&self, mut visit: impl FnMut(ScannedKey)) -> Result<()> {
+        let mut cursor = 0;
+        loop {
+            let page = self.scan_page(cursor, WALK_VISIT)?;
+            page.keys.into_iter().for_each(&mut visit);
+            if page.next == 0 {
+                return Ok(());
+            }
+            cursor = page.next;
+        }
+    }
+
+    /// Keys starting with `prefix`, sorted, after `start_after` if given, at
+    /// most `limit` of them. Walks every key (`for_each_key`): O(keys in the
+    /// store) time, O(limit) memory. Records that fail their checksum are
+    /// skipped and counted in `Stats::corrupt_reads` (their key cannot be
+    /// known).
+    pub fn scan(&self, prefix: &[u8], start_after: Option<&[u8]>, limit: usize) -> Result<Vec<Vec<u8>>> {
         let mut keys = Vec::new();
-        for entry in self.engine.index.entries() {
-            match read_fragment(&*self.engine.storage, entry.block, entry.offset()) {
-                Ok(first) if first.header.lsn == entry.lsn() => {
-                    let expired = first.header.expires_ms != 0 && first.header.expires_ms <= now;
-                    let key = first.key();
-                    if !expired && key.starts_with(prefix) && start_after.is_none_or(|after| key > after) {
-                        keys.push(key.to_vec());
-                    }
-                }
-                Ok(_) | Err(_) => {
-                    self.engine.counters.count_corrupt_read();
+        if limit == 0 {
+            return Ok(keys);
+        }
+        // Past twice the limit, only the `limit` smallest can still be in
+        // the answer: linear time per trim, memory bounded by the limit.
+        let trim_at = limit.saturating_mul(2).max(64);
+        self.for_each_key(|scanned| {
+            if scanned.key.starts_with(prefix) && start_after.is_none_or(|after| scanned.key.as_slice() > after) {
+                keys.push(scanned.key);
+                if keys.len() >= trim_at {
+                    keys.select_nth_unstable(limit);
+                    keys.truncate(limit);
                 }
             }
-        }
+        })?;
         keys.sort_unstable();
         keys.truncate(limit);
         Ok(keys)

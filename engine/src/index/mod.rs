@@ -6,28 +6,36 @@
 //! record anyway to return the value, so a GET pays nothing extra; a write
 //! pays one record read when an entry with the same 32-bit hash exists.
 //!
-//! Concurrency: `SHARD_COUNT` shards, each a `RwLock<HashTable>`. Readers
-//! share a shard; every mutation also holds the log lock (lock order:
-//! engine.rs), so "find the current entry, then replace it" is atomic among
-//! writers.
+//! Concurrency: `SHARD_COUNT` shards, selected by the top bits of the hash,
+//! each a `RwLock<Shard>`. Readers share a shard; every mutation also holds
+//! the log lock (lock order: engine.rs), so "find the current entry, then
+//! replace it" is atomic among writers.
+//!
+//! Order: a shard is a row of small tables over consecutive hash ranges
+//! (`shard`), so the index can be walked in hash order from any
+//! hash, a page of about `visit` entries at a time (`page`), whatever
+//! the tables did between two pages: what a stateless scan cursor needs.
 //!
 //! Beside the index: `lookup` (resolving a key among its candidates),
-//! `read` (verified records), `scan` (one block's fragments) and `apply`
-//! (a record applied to the index and the live-byte accounting).
+//! `read` (verified records), `scan` (one block's fragments), `apply`
+//! (a record applied to the index and the live-byte accounting) and
+//! `cursor` (scan pages: the records of an index page, read back).
 //!
 //! `key_hash` is part of the on-disk format (checkpoints store it): CRC32C of
 //! the key with a fixed seed, then the murmur3 finalizer to spread the bits.
 
 pub(crate) mod apply;
+pub(crate) mod cursor;
 pub(crate) mod lookup;
 pub(crate) mod read;
 pub(crate) mod scan;
+mod shard;
 
 use crate::format::block_offset;
 use crate::format::snapshot::IndexEntry;
 use crate::storage::Storage;
-use hashbrown::HashTable;
 use parking_lot::RwLock;
+use shard::{POSITION_BITS, Shard};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Keys from which their records are first touched together: the old
@@ -60,10 +68,13 @@ fn shard_of(hash: u32) -> usize {
     (hash >> (32 - SHARD_BITS)) as usize
 }
 
+/// One past the last hash: where a walk of the index ends.
+pub const HASH_END: u64 = 1 << 32;
+
 /// The sharded index.
 #[derive(Debug)]
 pub struct Index {
-    shards: Vec<RwLock<HashTable<IndexEntry>>>,
+    shards: Vec<RwLock<Shard>>,
     /// Entries in all shards; kept beside them so the write path can read it
     /// without taking 64 locks (it sizes the checkpoint reserve on every put).
     len: AtomicU64,
@@ -71,7 +82,7 @@ pub struct Index {
 
 impl Default for Index {
     fn default() -> Self {
-        Index { shards: (0..SHARD_COUNT).map(|_| RwLock::new(HashTable::new())).collect(), len: AtomicU64::new(0) }
+        Index { shards: (0..SHARD_COUNT).map(|_| RwLock::new(Shard::default())).collect(), len: AtomicU64::new(0) }
     }
 }
 
@@ -83,20 +94,18 @@ impl Index {
             per_shard[shard_of(entry.hash)] += 1;
         }
         let index = Index {
-            shards: per_shard.iter().map(|&n| RwLock::new(HashTable::with_capacity(n))).collect(),
+            shards: per_shard.iter().map(|&n| RwLock::new(Shard::with_capacity(n))).collect(),
             len: AtomicU64::new(entries.len() as u64),
         };
         for entry in entries {
-            index.shards[shard_of(entry.hash)]
-                .write()
-                .insert_unique(table_hash(entry.hash), *entry, |e| table_hash(e.hash));
+            index.shards[shard_of(entry.hash)].write().insert(*entry);
         }
         index
     }
 
     /// Appends every entry whose hash is `hash` to `out`.
     pub fn candidates(&self, hash: u32, out: &mut Vec<IndexEntry>) {
-        entries_with_hash(&self.shards[shard_of(hash)].read(), hash, out);
+        self.shards[shard_of(hash)].read().candidates(hash, out);
     }
 
     /// Appends every entry whose hash is one of `hashes` to `out`, taking
@@ -108,7 +117,7 @@ impl Index {
         for run in hashes.chunk_by(|a, b| shard_of(*a) == shard_of(*b)) {
             let shard = self.shards[shard_of(run[0])].read();
             for &hash in run {
-                entries_with_hash(&shard, hash, out);
+                shard.candidates(hash, out);
             }
         }
     }
@@ -128,7 +137,7 @@ impl Index {
         debug_assert!(old.is_none_or(|o| o.hash == new.hash));
         let mut shard = self.shards[shard_of(new.hash)].write();
         match old {
-            Some(old) => match shard.find_mut(table_hash(old.hash), |e| *e == old) {
+            Some(old) => match shard.find_mut(old) {
                 Some(slot) => {
                     *slot = new;
                     true
@@ -136,7 +145,7 @@ impl Index {
                 None => false,
             },
             None => {
-                shard.insert_unique(table_hash(new.hash), new, |e| table_hash(e.hash));
+                shard.insert(new);
                 self.len.fetch_add(1, Ordering::Relaxed);
                 true
             }
@@ -145,15 +154,11 @@ impl Index {
 
     /// Removes the exact entry `old`; false if it was not there.
     pub fn remove(&self, old: IndexEntry) -> bool {
-        let mut shard = self.shards[shard_of(old.hash)].write();
-        match shard.find_entry(table_hash(old.hash), |e| *e == old) {
-            Ok(found) => {
-                found.remove();
-                self.len.fetch_sub(1, Ordering::Relaxed);
-                true
-            }
-            Err(_) => false,
+        let removed = self.shards[shard_of(old.hash)].write().remove(old);
+        if removed {
+            self.len.fetch_sub(1, Ordering::Relaxed);
         }
+        removed
     }
 
     /// Number of entries (keys, expired ones included until removed).
@@ -161,7 +166,7 @@ impl Index {
         self.len.load(Ordering::Relaxed)
     }
 
-    /// A copy of every entry, shard by shard (for checkpoints and scans).
+    /// A copy of every entry, shard by shard (for checkpoints and kv-fsck).
     pub fn entries(&self) -> Vec<IndexEntry> {
         let mut out = Vec::with_capacity(self.len() as usize);
         for shard in &self.shards {
@@ -170,19 +175,58 @@ impl Index {
         out
     }
 
-    /// Heap bytes held by the tables: slots plus one control byte each.
+    /// Heap bytes allocated for the tables (buckets and control bytes) and
+    /// their directories.
     pub fn heap_bytes(&self) -> u64 {
-        let slot = std::mem::size_of::<IndexEntry>() as u64 + 1;
-        self.shards.iter().map(|s| s.read().capacity() as u64 * slot).sum()
+        self.shards.iter().map(|s| s.read().heap_bytes()).sum()
+    }
+
+    /// The entries whose hash is `from` or after, in hash order: about
+    /// `visit` of them (at least one hash's worth unless none is left), never
+    /// some of one hash's entries without the others. Returns them with the
+    /// hash the next page starts from (`HASH_END` after the last): every
+    /// entry with a hash in `from..next` that was in the index all along is
+    /// in the page. Copies whole tables under one shard's read lock at a
+    /// time, at most one table more than `visit` entries: O(visit).
+    pub fn page(&self, from: u64, visit: usize) -> (Vec<IndexEntry>, u64) {
+        let visit = visit.max(1);
+        let mut entries = Vec::with_capacity(visit + shard::TABLE_ENTRIES_MAX);
+        let mut at = from;
+        while at < HASH_END && entries.len() < visit {
+            let shard_index = (at >> POSITION_BITS) as usize;
+            let shard_start = (shard_index as u64) << POSITION_BITS;
+            let shard = self.shards[shard_index].read();
+            while at < shard_start + (1 << POSITION_BITS) && entries.len() < visit {
+                at = shard_start + shard.copy_table_from((at - shard_start) as u32, &mut entries);
+            }
+        }
+        let next = cut_page(&mut entries, visit, at);
+        entries.sort_unstable_by_key(|e| e.hash);
+        (entries, next)
     }
 }
 
-/// Appends the entries of one shard whose hash is `hash`. Entries with one
-/// hash are few (a 32-bit hash), so walking the probe sequence with
-/// `iter_hash` finds them all.
-fn entries_with_hash(shard: &HashTable<IndexEntry>, hash: u32, out: &mut Vec<IndexEntry>) {
-    out.extend(shard.iter_hash(table_hash(hash)).filter(|e| e.hash == hash).copied());
+/// Keeps the smallest hashes of `entries` (copied up to `copied_to`): the
+/// first `visit` unless that would split the entries of one hash, in which
+/// case that hash is left for the next page — or, when the first `visit`
+/// all share it, taken alone. Returns the hash the next page starts from.
+fn cut_page(entries: &mut Vec<IndexEntry>, visit: usize, copied_to: u64) -> u64 {
+    if entries.len() <= visit {
+        return copied_to;
+    }
+    entries.select_nth_unstable_by_key(visit, |e| e.hash);
+    let first_left = entries[visit].hash;
+    if entries[..visit].iter().any(|e| e.hash < first_left) {
+        entries.retain(|e| e.hash < first_left);
+        return u64::from(first_left);
+    }
+    let after = entries.iter().map(|e| e.hash).filter(|&hash| hash > first_left).min();
+    entries.retain(|e| e.hash == first_left);
+    after.map_or(copied_to, u64::from)
 }
+
+#[cfg(test)]
+mod page_tests;
 
 #[cfg(test)]
 mod tests {
