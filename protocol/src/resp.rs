@@ -125,9 +125,9 @@ impl RespDecoder {
     }
 
     /// The next whole command, `None` if more bytes are needed; a command
-    /// over a size limit is an error here (see `next`).
+    /// over a size limit is an error here (see `next_decoded`).
     pub fn next_command(&mut self) -> Step<Command> {
-        match self.next()? {
+        match self.next_decoded()? {
             Some(Decoded::Command(command)) => Ok(Some(command)),
             Some(Decoded::Refused(message)) => protocol_error(message),
             None => Ok(None),
@@ -136,7 +136,7 @@ impl RespDecoder {
 
     /// The next whole command or refusal, `None` if more bytes are needed.
     /// An error leaves the decoder unusable: the connection is to be closed.
-    pub fn next(&mut self) -> Step<Decoded> {
+    pub fn next_decoded(&mut self) -> Step<Decoded> {
         if self.discard.is_some() {
             match self.skip_discarded()? {
                 Some(message) => return Ok(Some(Decoded::Refused(message))),
@@ -412,7 +412,7 @@ mod tests {
         for piece in input.chunks(64 * 1024) {
             decoder.feed(piece);
             assert!(decoder.buffered_bytes() <= 2 * 64 * 1024, "{} bytes held", decoder.buffered_bytes());
-            while let Some(item) = decoder.next().expect("no protocol error") {
+            while let Some(item) = decoder.next_decoded().expect("no protocol error") {
                 got.push(item);
             }
         }
