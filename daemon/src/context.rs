@@ -1,12 +1,11 @@
 //! What every command runs against, native and RESP alike: the store, the
-//! counters, the RESP SCAN cursors, the connected clients, the watched
+//! counters, the connected clients, the watched
 //! keys, and the settings INFO and STATS show. The event loop holds one;
 //! each worker holds a clone.
 
 use crate::clients::Clients;
 use crate::metrics::Metrics;
 use crate::monitor::Monitors;
-use crate::scan_cursors::ScanCursors;
 use crate::settings::Settings;
 use crate::slowlog::SlowLog;
 use crate::watches::Watches;
@@ -23,8 +22,6 @@ pub struct Context {
     /// The store's `--sync` policy: the event loop decides by it which
     /// writes it runs itself; CONFIG GET, INFO and STATS show it.
     pub sync_policy: SyncPolicy,
-    /// RESP SCAN iterations in progress, shared by every connection.
-    pub cursors: Arc<ScanCursors>,
     pub clients: Arc<Clients>,
     /// The socket clients connect to (CLIENT LIST's addr).
     pub socket_path: Arc<str>,
@@ -53,7 +50,6 @@ impl Context {
             metrics: Arc::new(Metrics::new(&crate::resp::counted_as())),
             data_path: data_path.into(),
             sync_policy,
-            cursors: Arc::new(ScanCursors::default()),
             clients: Arc::new(Clients::default()),
             socket_path: socket_path.into(),
             watches: Arc::new(Watches::default()),

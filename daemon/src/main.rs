@@ -1,37 +1,10 @@
 //! kvd: parse arguments, open the store (exclusive lock), bind the socket,
-//! serve until SIGTERM/SIGINT, checkpoint, exit 0.
-//!
-//! Where things live:
-//! - `config`: the command line and the store options it makes; `logging`,
-//!   `detach` (`--daemonize`, the pidfile), `socket`, `malloc`.
-//! - `server/`: the event loop, connections, protocol sniffing, the worker
-//!   pool, signals.
-//! - `pipeline`: running a job's requests, plain puts sharing one write;
-//!   `weight`: where a request may run.
-//! - `context`: what every command runs against; `metrics`, `scan_cursors`.
-//! - `handler`: the native protocol's commands; `resp/`: RESP's.
+//! serve until SIGTERM/SIGINT, checkpoint, exit 0. The daemon's code is the
+//! library beside this file (lib.rs says where things live).
 #![deny(unsafe_code)]
 
-mod clients;
-mod config;
-mod context;
-mod detach;
-mod handler;
-mod logging;
-mod malloc;
-mod metrics;
-mod monitor;
-mod pipeline;
-mod resp;
-mod scan_cursors;
-mod server;
-mod settings;
-mod slowlog;
-mod socket;
-mod watches;
-mod weight;
-
 use anyhow::Context;
+use blockkv_daemon::{config, context, detach, logging, malloc, server, settings, socket};
 use blockkv_engine::{Error, Store};
 use clap::Parser;
 use std::process::ExitCode;

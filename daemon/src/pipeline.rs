@@ -27,6 +27,7 @@ pub const SHARED_WRITE_BYTES_MAX: usize = 8 * 1024 * 1024;
 
 /// One connection's queued requests, run in order, with its session; their
 /// answers go to `out`.
+#[derive(Debug)]
 pub struct Job {
     pub token: mio::Token,
     pub requests: Vec<Queued>,

@@ -44,6 +44,10 @@ impl SlowLog {
         self.entries.lock().len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.entries.lock().is_empty()
+    }
+
     pub fn reset(&self) {
         self.entries.lock().clear();
     }

@@ -90,13 +90,6 @@ fn class(pattern: &[u8], mut at: usize, byte: u8) -> Option<(bool, usize)> {
     Some((hit != negated, next))
 }
 
-/// The bytes every match starts with (up to the first special byte), for
-/// walking only the keys that can match when that helps.
-pub fn literal_prefix(pattern: &[u8]) -> &[u8] {
-    let end = pattern.iter().position(|b| matches!(b, b'*' | b'?' | b'[' | b'\\')).unwrap_or(pattern.len());
-    &pattern[..end]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,8 +124,6 @@ mod tests {
         ] {
             assert_eq!(matches(pattern.as_bytes(), text.as_bytes()), want, "{pattern} vs {text}");
         }
-        assert_eq!(literal_prefix(b"user:*"), b"user:");
-        assert_eq!(literal_prefix(b"a\\*"), b"a");
     }
 
     #[test]

@@ -14,6 +14,7 @@ use std::sync::Arc;
 /// Commands one transaction may queue.
 pub const MULTI_COMMANDS_MAX: usize = 100_000;
 
+#[derive(Debug)]
 pub struct Session {
     pub client: Arc<Client>,
     /// RESP3 after `HELLO 3`, until `HELLO 2` or RESET.
@@ -38,7 +39,7 @@ pub enum Replies {
 }
 
 /// A transaction being queued.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct Multi {
     pub queued: Vec<Call>,
     /// A command failed to queue (unknown, wrong arity): EXEC applies nothing.
@@ -46,6 +47,7 @@ pub struct Multi {
 }
 
 /// The keys a connection watches and whether each existed when watched.
+#[derive(Debug)]
 pub struct Watch {
     pub dirty: Arc<Dirty>,
     pub keys: Vec<(Vec<u8>, bool)>,

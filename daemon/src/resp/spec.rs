@@ -74,6 +74,8 @@ pub(super) struct Spec {
     immediate: bool,
     /// QUIT: kvd stops reading after it and closes once it is answered.
     closes: bool,
+    /// Heavy (run on a worker) when its arguments ask for much work.
+    heavy_if: Option<fn(&Command) -> bool>,
     /// Not streamed to MONITOR (MONITOR itself, and AUTH and HELLO, which may carry a password).
     unmonitored: bool,
     run: Run,
@@ -95,6 +97,7 @@ impl Spec {
             immediate: false,
             closes: false,
             unmonitored: false,
+            heavy_if: None,
             run,
         }
     }
@@ -109,6 +112,10 @@ impl Spec {
 
     const fn immediate(self) -> Spec {
         Spec { immediate: true, ..self }
+    }
+
+    const fn heavy_if(self, heavy: fn(&Command) -> bool) -> Spec {
+        Spec { heavy_if: Some(heavy), ..self }
     }
 
     const fn unmonitored(self) -> Spec {
@@ -193,7 +200,7 @@ pub(super) static SPECS: [Spec; 69] = [
     Spec::new("rename", 3, Write, Some("batch"), keys::rename).isolated(Alone),
     Spec::new("renamenx", 3, Write, Some("batch"), keys::renamenx).isolated(Alone),
     Spec::new("copy", -3, Write, Some("put"), keys::copy).isolated(Alone),
-    Spec::new("scan", -2, Heavy, Some("scan"), walk::scan),
+    Spec::new("scan", -2, Read, Some("scan"), walk::scan).heavy_if(walk::scan_is_large),
     Spec::new("keys", 2, Heavy, Some("scan"), walk::keys),
     Spec::new("randomkey", 1, Heavy, Some("scan"), walk::randomkey),
     Spec::new("flushdb", -1, Heavy, None, walk::flush).isolated(Alone),
@@ -297,7 +304,10 @@ impl Call {
     }
 
     pub fn weight(&self) -> Weight {
-        self.spec.weight
+        match self.spec.heavy_if {
+            Some(heavy) if heavy(&self.command) => Heavy,
+            _ => self.spec.weight,
+        }
     }
 
     /// The connection stops reading after this command (QUIT).
@@ -421,8 +431,8 @@ fn queue(session: &mut Session, call: Call, out: &mut Out) {
     let Some(multi) = session.multi.as_mut() else { return };
     let refusal = if std::ptr::eq(call.spec, &REFUSED) {
         Some(Failure::coded(String::from_utf8_lossy(&call.command[0]).into_owned()))
-    } else if std::ptr::eq(call.spec, &UNKNOWN) && !unknown::queues(&call.command) {
-        Some(unknown::refusal_text(&call.command))
+    } else if std::ptr::eq(call.spec, &UNKNOWN) {
+        unknown::queue_refusal(&call.command)
     } else if !call.spec.fits(call.command.len()) {
         Some(Failure::arity(call.spec.name))
     } else if multi.queued.len() >= MULTI_COMMANDS_MAX {
@@ -562,7 +572,7 @@ mod tests {
             ("rename", 3, Write, Some("batch")),
             ("renamenx", 3, Write, Some("batch")),
             ("copy", -3, Write, Some("put")),
-            ("scan", -2, Heavy, Some("scan")),
+            ("scan", -2, Read, Some("scan")),
             ("keys", 2, Heavy, Some("scan")),
             ("randomkey", 1, Heavy, Some("scan")),
             ("flushdb", -1, Heavy, None),

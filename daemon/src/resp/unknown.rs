@@ -91,10 +91,14 @@ fn fits(arity: i32, argc: usize) -> bool {
     if arity >= 0 { argc == arity as usize } else { argc >= arity.unsigned_abs() as usize }
 }
 
-/// Whether MULTI queues `command` (a Redis command kvd does not run, with
-/// Redis's arity) rather than refusing it at once.
-pub(super) fn queues(command: &Command) -> bool {
-    command.get(0).and_then(unserved).is_some_and(|(_, arity, _)| fits(arity, command.len()))
+/// Why MULTI refuses `command` at once, or None if it queues it (a Redis
+/// command kvd does not run, with Redis's arity, queues as in Redis).
+pub(super) fn queue_refusal(command: &Command) -> Option<Failure> {
+    match command.get(0).and_then(unserved) {
+        Some((_, arity, _)) if fits(arity, command.len()) => None,
+        Some((known, ..)) => Some(Failure::arity(known)),
+        None => Some(refusal_text(command)),
+    }
 }
 
 /// The reply to a command no spec names. Its error is its reply, not the

@@ -51,6 +51,12 @@ pub struct Server {
     pub on_sighup: Box<dyn Fn() + Send>,
 }
 
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").field("workers", &self.workers).finish_non_exhaustive()
+    }
+}
+
 impl Server {
     /// Serves until SIGTERM or SIGINT, then drains and returns.
     pub fn run(self) -> io::Result<()> {
