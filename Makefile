@@ -89,8 +89,9 @@ plots:
 	bench/plot.sh
 
 # Coverage-guided fuzzing (cargo-fuzz, libFuzzer) of damaged file images
-# (open in every recovery mode, reads, writes, kv-fsck) and of native
-# protocol streams. Needs the nightly toolchain; installs cargo-fuzz if
+# (open in every recovery mode, reads, writes, kv-fsck), of native
+# protocol streams, and of RESP streams run against a store (transactions
+# and WATCH across two sessions: daemon/src/fuzzing.rs). Needs the nightly toolchain; installs cargo-fuzz if
 # missing. `-s none`: the engine and protocol have no unsafe code on these
 # paths, so AddressSanitizer would only slow the run (~2x); panics, hangs
 # and debug assertions are what the targets catch. Findings land in
@@ -102,6 +103,8 @@ fuzz:
 		-max_total_time=$(FUZZ_SECONDS) -max_len=2048 -len_control=20 -timeout=10
 	cd protocol && $(CARGO) +nightly fuzz run -s none frames -- \
 		-max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10
+	cd daemon && mkdir -p fuzz/corpus/resp && $(CARGO) +nightly fuzz run -s none resp fuzz/corpus/resp fuzz/seeds -- \
+		-max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=10
 
 install: build
 	mkdir -p $(PREFIX)/bin

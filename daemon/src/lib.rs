@@ -17,6 +17,7 @@ pub mod clients;
 pub mod config;
 pub mod context;
 pub mod detach;
+pub mod fuzzing;
 pub mod handler;
 pub mod logging;
 pub mod malloc;

@@ -310,6 +310,11 @@ impl Call {
         }
     }
 
+    /// The byte length of the command's name (what the fuzz target splits sessions by).
+    pub fn first_arg_len(&self) -> usize {
+        self.command.get(0).map_or(0, <[u8]>::len)
+    }
+
     /// The connection stops reading after this command (QUIT).
     pub fn closes_connection(&self) -> bool {
         self.spec.closes
