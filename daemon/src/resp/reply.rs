@@ -18,10 +18,6 @@ impl<'a> Out<'a> {
         Out { buf, resp3 }
     }
 
-    pub fn resp3(&self) -> bool {
-        self.resp3
-    }
-
     /// Bytes written so far (a reply may be cut back to a mark: `truncate`).
     pub fn len(&self) -> usize {
         self.buf.len()

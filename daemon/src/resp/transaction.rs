@@ -61,12 +61,11 @@ pub(super) fn exec(cx: &mut Cx, _args: &Command) -> Reply {
     let calls = multi.take();
     let mut replies = Vec::new();
     let mut tx = Tx::new(&cx.ctx.store);
-    {
-        let mut out = Out::new(&mut replies, cx.out.resp3());
-        let mut inner = Cx { ctx: cx.ctx, session: &mut *cx.session, out: &mut out, db: &mut tx };
-        for call in &calls {
-            call.run_queued(&mut inner);
-        }
+    for call in &calls {
+        // Each reply in the protocol in force when it runs: a HELLO inside
+        // the transaction switches the replies after it, as in Redis.
+        let mut out = Out::new(&mut replies, cx.session.resp3);
+        call.run_queued(&mut Cx { ctx: cx.ctx, session: &mut *cx.session, out: &mut out, db: &mut tx });
     }
     tx.commit(&cx.ctx.watches).map_err(|err| Failure::err(format_args!("EXEC applied nothing: {err}")))?;
     cx.out.array(calls.len());
