@@ -11,6 +11,7 @@ use redis::Commands;
 
 fn workload(kvd: &Kvd, keys: u64, value_bytes: usize, read_ratio: f64, ops: u64) -> Workload {
     Workload {
+        ttl_ms: None,
         socket: kvd.socket().to_path_buf(),
         clients: 3,
         pipeline: 8,

@@ -32,6 +32,9 @@ pub struct Workload {
     pub value_bytes: usize,
     /// Fraction of requests that are GETs (0.0 to 1.0).
     pub read_ratio: f64,
+    /// Each PUT's time to live, drawn uniformly from this range of ms
+    /// (None: no TTL), as a session store writes.
+    pub ttl_ms: Option<(u64, u64)>,
     pub stop: Stop,
 }
 
@@ -189,7 +192,8 @@ fn client_loop(workload: &Workload, client: u64, started: Instant, progress: &Pr
             if rng.random_bool(workload.read_ratio) {
                 batch.push(Request::Get { key: k });
             } else {
-                batch.push(Request::Put { key: k, value: value.clone(), ttl_ms: None });
+                let ttl_ms = workload.ttl_ms.map(|(low, high)| rng.random_range(low..=high));
+                batch.push(Request::Put { key: k, value: value.clone(), ttl_ms });
             }
         }
         let sent = Instant::now();

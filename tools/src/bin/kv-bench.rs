@@ -49,6 +49,10 @@ struct Args {
     /// Requests each client sends before reading their answers.
     #[arg(long, default_value_t = 1)]
     pipeline: usize,
+    /// Give each PUT a time to live drawn uniformly from MIN-MAX ms (a
+    /// session store's load; the preload writes without one).
+    #[arg(long, value_name = "MIN-MAX", value_parser = parse_ttl_range)]
+    ttl_ms: Option<(u64, u64)>,
     /// Do not write every key before the run.
     #[arg(long)]
     no_preload: bool,
@@ -105,8 +109,20 @@ fn workload(args: &Args) -> Result<Workload, String> {
         keys: args.keys,
         value_bytes: args.value_bytes,
         read_ratio: args.read_ratio,
+        ttl_ms: args.ttl_ms,
         stop,
     })
+}
+
+/// `MIN-MAX` in ms, 1 <= MIN <= MAX.
+fn parse_ttl_range(text: &str) -> Result<(u64, u64), String> {
+    let (low, high) = text.split_once('-').ok_or("expected MIN-MAX, such as 1000-60000")?;
+    let (low, high): (u64, u64) =
+        (low.parse().map_err(|_| "MIN is not a number")?, high.parse().map_err(|_| "MAX is not a number")?);
+    if low == 0 || low > high {
+        return Err("expected 1 <= MIN <= MAX".into());
+    }
+    Ok((low, high))
 }
 
 /// Runs it and prints the report; returns the number of error answers.
