@@ -206,11 +206,21 @@ pub struct Tx<'a> {
     order: Vec<Vec<u8>>,
     /// FLUSHALL ran: keys not written since are gone.
     cleared: bool,
+    /// Keys written before a FLUSHALL in this transaction: changed for
+    /// WATCH though the flush dropped their writes.
+    flushed_writes: Vec<Vec<u8>>,
 }
 
 impl<'a> Tx<'a> {
     pub fn new(store: &'a Store) -> Tx<'a> {
-        Tx { store, now_ms: store.now_ms(), pending: HashMap::new(), order: Vec::new(), cleared: false }
+        Tx {
+            store,
+            now_ms: store.now_ms(),
+            pending: HashMap::new(),
+            order: Vec::new(),
+            cleared: false,
+            flushed_writes: Vec::new(),
+        }
     }
 
     fn stage(&mut self, key: &[u8], entry: Option<Entry>) {
@@ -225,6 +235,7 @@ impl<'a> Tx<'a> {
     pub fn commit(self, watches: &Watches) -> Result<(), Error> {
         if self.cleared {
             Direct { store: self.store, watches }.clear()?;
+            self.flushed_writes.iter().for_each(|key| watches.touch(key));
         }
         if self.order.is_empty() {
             return Ok(());
@@ -317,7 +328,7 @@ impl Keyspace for Tx<'_> {
     fn clear(&mut self) -> Result<u64, Error> {
         let count = self.key_count();
         self.pending.clear();
-        self.order.clear();
+        self.flushed_writes.append(&mut self.order);
         self.cleared = true;
         Ok(count)
     }
