@@ -146,6 +146,9 @@ fn info_has_the_fields_monitoring_tools_read() {
     assert!(info_field(&info, "cmdstat_set").starts_with("calls=2,"), "{info}");
     assert!(info_field(&info, "latency_percentiles_usec_get").starts_with("p50="), "{info}");
     assert!(info_field(&info, "total_commands_processed").parse::<u64>().expect("number") >= 4);
+    let now_s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+    let saved_s: u64 = info_field(&info, "rdb_last_save_time").parse().expect("number");
+    assert!(saved_s <= now_s && now_s - saved_s < 120, "the last checkpoint, at open: {saved_s} vs now {now_s}");
 }
 
 #[test]

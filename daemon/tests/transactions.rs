@@ -73,6 +73,10 @@ fn exec_runs_queued_commands_in_order_and_a_runtime_error_undoes_nothing() {
     assert_eq!(raw.ask("SET a 10"), "+QUEUED\r\n");
     assert_eq!(raw.ask("DISCARD"), "+OK\r\n");
     assert_eq!(raw.ask("GET a"), "$1\r\n2\r\n");
+    // A command that cannot run inside a transaction says so in EXEC's array.
+    assert_eq!(raw.ask("MULTI"), "+OK\r\n");
+    assert_eq!(raw.ask("MONITOR"), "+QUEUED\r\n");
+    assert_eq!(raw.ask("EXEC"), "*1\r\n-ERR MONITOR isn't allowed for DENY BLOCKING client\r\n");
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Settings a running store may change: the interval of `--sync periodic`
-//! and the checkpoint interval (kvd's CONFIG SET). The background thread
+//! and the checkpoint interval (kvd's CONFIG SET); and how long ago the
+//! last checkpoint was written. The background thread
 //! reads both afresh each round, so a change applies within one tick.
 
 use crate::error::{Error, Result};
@@ -32,5 +33,11 @@ impl Store {
 
     pub fn set_checkpoint_interval(&self, every: Option<Duration>) {
         self.engine.checkpointer.set_interval(every);
+    }
+
+    /// How long ago the newest checkpoint was written, or the store opened
+    /// if none was written since (INFO's last-save time).
+    pub fn checkpoint_age(&self) -> Duration {
+        self.engine.checkpointer.age()
     }
 }

@@ -94,10 +94,14 @@ impl Gen {
     fn ttl(&mut self) -> Vec<u8> {
         TTLS.choose(&mut self.rng).expect("ttls").as_bytes().to_vec()
     }
+    /// A TTL in ms: a second TTL's value times 1000, plus 7 ms so that it
+    /// never equals one given in seconds (EXPIRE … GT/LT of two equal times
+    /// would race the two servers' millisecond clocks).
     fn ttl_ms(&mut self) -> Vec<u8> {
         let ttl = self.ttl();
         match std::str::from_utf8(&ttl).ok().and_then(|s| s.parse::<i64>().ok()) {
-            Some(s) if (0..10_000_000).contains(&s) => (s * 1000).to_string().into_bytes(),
+            Some(s) if (1..10_000_000).contains(&s) => (s * 1000 + 7).to_string().into_bytes(),
+            Some(0) => b"0".to_vec(),
             _ => ttl,
         }
     }

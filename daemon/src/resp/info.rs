@@ -139,6 +139,11 @@ fn section_text(ctx: &Context, section: &str, text: &mut String) {
             line("async_loading", &0);
             line("rdb_changes_since_last_save", &stats.last_lsn.saturating_sub(stats.synced_lsn));
             line("rdb_bgsave_in_progress", &0);
+            // A checkpoint is kvd's counterpart of a save: the index written down.
+            let now_s = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            let age_s = ctx.store.checkpoint_age().as_secs();
+            line("rdb_last_save_time", &now_s.saturating_sub(age_s));
+            line("blockkv_last_checkpoint_age_s", &age_s);
             line("rdb_last_bgsave_status", &if stats.poisoned.is_none() { "ok" } else { "err" });
             line("aof_enabled", &1);
             line("aof_rewrite_in_progress", &0);

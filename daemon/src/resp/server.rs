@@ -187,6 +187,10 @@ pub(super) fn config(cx: &mut Cx, args: &Command) -> Reply {
 
 /// MONITOR: from now on this connection receives every command run.
 pub(super) fn monitor(cx: &mut Cx, _args: &Command) -> Reply {
+    if cx.in_exec {
+        // Redis's words: a transaction's client may not block on a stream.
+        return Err(Failure::err("MONITOR isn't allowed for DENY BLOCKING client"));
+    }
     if cx.session.monitor.is_none() {
         cx.session.monitor = Some(cx.ctx.monitors.add(cx.session.client.id));
         cx.session.client.set_monitor();

@@ -25,6 +25,8 @@ pub struct Cx<'a, 'o> {
     pub session: &'a mut Session,
     pub out: &'a mut Out<'o>,
     pub db: &'a mut dyn Keyspace,
+    /// Run by EXEC, as one of a transaction's commands.
+    pub in_exec: bool,
 }
 
 /// What runs a command: its reply goes to `cx.out`.
@@ -374,14 +376,14 @@ impl Call {
             let _alone = ctx.isolation.write();
             if matches!(spec.isolation, AloneOwnTx) {
                 let mut db = Direct { store: &ctx.store, watches: &ctx.watches };
-                (spec.run)(&mut Cx { ctx, session, out, db: &mut db }, &self.command)
+                (spec.run)(&mut Cx { ctx, session, out, db: &mut db, in_exec: false }, &self.command)
             } else {
                 run_in_tx(self, ctx, session, out)
             }
         } else {
             let _shared = ctx.isolation.read();
             let mut db = Direct { store: &ctx.store, watches: &ctx.watches };
-            (spec.run)(&mut Cx { ctx, session, out, db: &mut db }, &self.command)
+            (spec.run)(&mut Cx { ctx, session, out, db: &mut db, in_exec: false }, &self.command)
         };
         if let Err(failure) = &result {
             failure.put(out);
@@ -422,7 +424,7 @@ impl Call {
 fn run_in_tx(call: &Call, ctx: &Context, session: &mut Session, out: &mut Out) -> Reply {
     let mark = out.len();
     let mut tx = Tx::new(&ctx.store);
-    (call.spec.run)(&mut Cx { ctx, session, out, db: &mut tx }, &call.command)?;
+    (call.spec.run)(&mut Cx { ctx, session, out, db: &mut tx, in_exec: false }, &call.command)?;
     if let Err(err) = tx.commit(&ctx.watches) {
         out.truncate(mark);
         return Err(err.into());

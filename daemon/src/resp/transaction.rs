@@ -65,7 +65,8 @@ pub(super) fn exec(cx: &mut Cx, _args: &Command) -> Reply {
         // Each reply in the protocol in force when it runs: a HELLO inside
         // the transaction switches the replies after it, as in Redis.
         let mut out = Out::new(&mut replies, cx.session.resp3);
-        call.run_queued(&mut Cx { ctx: cx.ctx, session: &mut *cx.session, out: &mut out, db: &mut tx });
+        let mut inner = Cx { ctx: cx.ctx, session: &mut *cx.session, out: &mut out, db: &mut tx, in_exec: true };
+        call.run_queued(&mut inner);
     }
     tx.commit(&cx.ctx.watches).map_err(|err| Failure::err(format_args!("EXEC applied nothing: {err}")))?;
     cx.out.array(calls.len());

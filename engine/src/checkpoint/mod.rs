@@ -121,6 +121,11 @@ impl Checkpointer {
         self.interval_ms.store(every.map_or(0, |every| every.as_millis().max(1) as u64), Ordering::Relaxed);
     }
 
+    /// How long ago the current checkpoint was written (or the store opened).
+    pub fn age(&self) -> Duration {
+        self.state.lock().at.elapsed()
+    }
+
     /// The current checkpoint's id.
     pub fn id(&self) -> u64 {
         self.state.lock().current.id
