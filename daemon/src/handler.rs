@@ -23,8 +23,10 @@ pub fn handle(ctx: &Context, request: Request) -> Response {
     let started = Instant::now();
     let index = request.kind_index();
     let response = {
-        // Beside other commands, never between a RESP transaction's reads and writes.
-        let _shared = ctx.isolation.read();
+        // Beside other commands, never between a RESP transaction's reads and
+        // writes. Only requests that touch keys take it: a checkpoint or a
+        // compaction must not hold up a transaction that waits to run alone.
+        let _shared = touches_keys(&request).then(|| ctx.isolation.read());
         let touched = written_keys(&request);
         let response = run(ctx, request).unwrap_or_else(|err| error_response(&err));
         touched.iter().for_each(|key| ctx.watches.touch(key));
@@ -36,6 +38,11 @@ pub fn handle(ctx: &Context, request: Request) -> Response {
         tracing::debug!(command = COMMANDS[index], "request refused: {response:?}");
     }
     response
+}
+
+/// Whether a native request reads or writes keys.
+fn touches_keys(request: &Request) -> bool {
+    !matches!(request, Request::Ping | Request::Stats | Request::Checkpoint | Request::Compact)
 }
 
 /// The keys a native request may change, for RESP WATCH (a spurious touch

@@ -150,6 +150,13 @@ fn shared_put(ctx: &Context, run: Vec<(usize, Queued)>, jobs: &mut [Job]) {
     // Borrowed from the requests: `run_jobs` sends plain puts only.
     let puts: Vec<(&[u8], &[u8])> =
         run.iter().filter_map(|(job, request)| request.plain_put(&jobs[*job].session)).collect();
+    if ctx.monitors.any() {
+        for (job, request) in &run {
+            if let Some((key, value)) = request.plain_put(&jobs[*job].session) {
+                ctx.monitors.publish(&ctx.socket_path, [&b"SET"[..], key, value].into_iter());
+            }
+        }
+    }
     let result = {
         let _shared = ctx.isolation.read();
         let result = ctx.store.put_all(&puts);

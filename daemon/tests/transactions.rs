@@ -209,3 +209,53 @@ fn hello_3_switches_replies_to_resp3_and_reset_back() {
     let id: i64 = redis::cmd("CLIENT").arg("ID").query(&mut con).expect("client id");
     assert!(id > 0);
 }
+
+#[test]
+fn a_refused_exec_applies_nothing_even_with_flushall_or_a_bad_pair_in_it() {
+    // FLUSHALL then more keys than one batch holds: refused before the flush commits; an MSET
+    // with an over-limit key inside MULTI stages none of its pairs.
+    let dir = temp_dir();
+    let kvd = start(dir.path(), &[]);
+    let mut raw = Raw::open(&kvd);
+    assert_eq!(raw.ask("SET keep 1"), "+OK\r\n");
+    let mut lines = vec!["MULTI".to_string(), "FLUSHALL".to_string()];
+    lines.extend((0..5000).map(|i| format!("SET k{i} {i}")));
+    lines.push("EXEC".to_string());
+    let replies = raw.ask(&lines.join("\r\n"));
+    assert!(replies.lines().last().expect("a reply").starts_with("-ERR EXEC applied nothing: "), "{replies}");
+    assert_eq!(raw.ask("GET keep"), "$1\r\n1\r\n", "the flush was not applied");
+    let long_key = "k".repeat(1025);
+    assert_eq!(raw.ask("MULTI"), "+OK\r\n");
+    assert_eq!(raw.ask(&format!("MSET a 1 {long_key} 2")), "+QUEUED\r\n");
+    assert!(raw.ask("EXEC").starts_with("*1\r\n-ERR key is 1025 bytes"));
+    assert_eq!(raw.ask("EXISTS a"), ":0\r\n", "no pair of the refused MSET applied");
+}
+
+#[test]
+fn expire_conditions_all_hold_together() {
+    // XX with LT on a key without a TTL: XX fails, so nothing is set (Redis replies 0).
+    let dir = temp_dir();
+    let kvd = start(dir.path(), &[]);
+    let mut raw = Raw::open(&kvd);
+    assert_eq!(raw.ask("SET k v"), "+OK\r\n");
+    assert_eq!(raw.ask("EXPIRE k 100 XX LT"), ":0\r\n");
+    assert_eq!(raw.ask("TTL k"), ":-1\r\n");
+    assert_eq!(raw.ask("EXPIRE k 100 LT"), ":1\r\n");
+    assert_eq!(raw.ask("EXPIRE k 50 XX LT"), ":1\r\n");
+    assert_eq!(raw.ask("EXPIRE k 80 XX GT"), ":1\r\n");
+    assert_eq!(raw.ask("TTL k"), ":80\r\n");
+}
+
+#[test]
+fn client_reply_off_on_and_skip_as_redis() {
+    // OFF silences every reply (pipelined SETs too) and itself; ON answers OK; SKIP silences
+    // itself and the next command; SKIP while OFF leaves replies off.
+    let dir = temp_dir();
+    let kvd = start(dir.path(), &[]);
+    let mut raw = Raw::open(&kvd);
+    assert_eq!(raw.ask("CLIENT REPLY OFF\r\nSET a 1\r\nSET b 2\r\nGET a"), "");
+    assert_eq!(raw.ask("CLIENT REPLY SKIP\r\nGET a"), "", "SKIP while OFF");
+    assert_eq!(raw.ask("CLIENT REPLY ON"), "+OK\r\n");
+    assert_eq!(raw.ask("CLIENT REPLY SKIP\r\nSET c 3\r\nSET d 4\r\nGET a"), "+OK\r\n$1\r\n1\r\n");
+    assert_eq!(raw.ask("MGET b c d"), "*3\r\n$1\r\n2\r\n$1\r\n3\r\n$1\r\n4\r\n");
+}

@@ -155,12 +155,18 @@ pub(super) fn client(cx: &mut Cx, args: &Command) -> Reply {
         }
         b"REPLY" => {
             arity(3)?;
-            cx.session.replies = match args[2].to_ascii_uppercase().as_slice() {
-                b"ON" => super::session::Replies::On,
-                b"OFF" => super::session::Replies::Off,
-                b"SKIP" => super::session::Replies::Skip,
+            use super::session::Replies;
+            // As Redis: ON answers OK; OFF and SKIP answer nothing; SKIP
+            // while OFF changes nothing.
+            let (mode, send) = match args[2].to_ascii_uppercase().as_slice() {
+                b"ON" => (Replies::On, true),
+                b"OFF" => (Replies::Off, false),
+                b"SKIP" if cx.session.replies == Replies::Off => (Replies::Off, false),
+                b"SKIP" => (Replies::Skip, false),
                 _ => return Err(Failure::syntax()),
             };
+            cx.session.replies = mode;
+            cx.session.reply_now = Some(send);
             cx.out.ok();
         }
         _ => {
@@ -296,6 +302,9 @@ pub(super) fn reset(cx: &mut Cx, _args: &Command) -> Reply {
     cx.session.unwatch(&cx.ctx.watches);
     cx.session.resp3 = false;
     cx.session.replies = super::session::Replies::On;
+    if cx.session.monitor.take().is_some() {
+        cx.ctx.monitors.remove(cx.session.client.id);
+    }
     cx.session.client.set_resp(2);
     cx.session.client.set_name(b"");
     cx.out.simple("RESET");

@@ -10,7 +10,6 @@ use blockkv_protocol::resp::Command;
 /// Which expiries EXPIRE's NX, XX, GT, LT let it replace.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Only {
-    Always,
     /// NX: only a key without one.
     WithoutExpiry,
     /// XX: only a key with one.
@@ -26,7 +25,7 @@ pub(super) fn expire_conditional(args: &Command) -> bool {
     args.len() > 3
 }
 
-fn condition(args: &Command) -> Result<Only, Failure> {
+fn condition(args: &Command) -> Result<Vec<Only>, Failure> {
     let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
     for option in args.iter().skip(3) {
         match option.to_ascii_uppercase().as_slice() {
@@ -45,13 +44,8 @@ fn condition(args: &Command) -> Result<Only, Failure> {
     if gt && lt {
         return Err(Failure::err("GT and LT options at the same time are not compatible"));
     }
-    Ok(match (nx, xx, gt, lt) {
-        (true, ..) => Only::WithoutExpiry,
-        (_, _, true, _) => Only::Later,
-        (_, _, _, true) => Only::Sooner,
-        (_, true, ..) => Only::WithExpiry,
-        _ => Only::Always,
-    })
+    let given = [(nx, Only::WithoutExpiry), (xx, Only::WithExpiry), (gt, Only::Later), (lt, Only::Sooner)];
+    Ok(given.into_iter().filter(|(on, _)| *on).map(|(_, condition)| condition).collect())
 }
 
 /// EXPIRE key seconds / PEXPIRE key ms / EXPIREAT key unix-s / PEXPIREAT
@@ -70,13 +64,14 @@ fn expire_with(cx: &mut Cx, args: &Command, unit_ms: i64, absolute: bool, name: 
     };
     // A key's expiry as a time to compare: none is "never".
     let current_at = if current == 0 { i64::MAX as i128 + 1 } else { i128::from(current) };
-    let allowed = match only {
-        Only::Always => true,
+    // Each given condition must hold, as Redis checks them: XX with GT or LT
+    // needs an expiry as well as a later or sooner one.
+    let allowed = only.iter().all(|condition| match condition {
         Only::WithoutExpiry => current == 0,
         Only::WithExpiry => current != 0,
         Only::Later => current != 0 && i128::from(at) > current_at,
         Only::Sooner => i128::from(at) < current_at,
-    };
+    });
     if !allowed {
         cx.out.integer(0);
         return Ok(());

@@ -11,7 +11,7 @@
 //! 0 means none.
 
 use crate::watches::Watches;
-use blockkv_engine::limits::{BATCH_OPS_MAX, KEY_BYTES_MAX, VALUE_BYTES_MAX};
+use blockkv_engine::limits::{BATCH_BYTES_MAX, BATCH_OPS_MAX, KEY_BYTES_MAX, VALUE_BYTES_MAX};
 use blockkv_engine::{BatchOp, Error, KeyTtl, PutCondition, Store, parse_integer};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -233,19 +233,33 @@ impl<'a> Tx<'a> {
     /// changed for WATCH. Err: nothing was applied (too many writes for one
     /// batch, no space, …).
     pub fn commit(self, watches: &Watches) -> Result<(), Error> {
-        if self.cleared {
-            Direct { store: self.store, watches }.clear()?;
-            self.flushed_writes.iter().for_each(|key| watches.touch(key));
-        }
-        if self.order.is_empty() {
-            return Ok(());
-        }
+        // The batch's limits are checked before a FLUSHALL in the transaction
+        // commits, so that a refusal applies nothing at all.
         if self.order.len() > BATCH_OPS_MAX {
             return Err(Error::TooLarge {
                 what: "transaction (keys written)",
                 actual: self.order.len() as u64,
                 limit: BATCH_OPS_MAX as u64,
             });
+        }
+        let bytes: usize = self
+            .order
+            .iter()
+            .map(|key| key.len() + self.pending[key].as_ref().map_or(0, |entry| entry.value.len()))
+            .sum();
+        if bytes > BATCH_BYTES_MAX {
+            return Err(Error::TooLarge {
+                what: "transaction (bytes written)",
+                actual: bytes as u64,
+                limit: BATCH_BYTES_MAX as u64,
+            });
+        }
+        if self.cleared {
+            Direct { store: self.store, watches }.clear()?;
+            self.flushed_writes.iter().for_each(|key| watches.touch(key));
+        }
+        if self.order.is_empty() {
+            return Ok(());
         }
         let mut ops = Vec::with_capacity(self.order.len());
         for key in &self.order {
@@ -295,6 +309,11 @@ impl Keyspace for Tx<'_> {
     }
 
     fn put_all(&mut self, pairs: &[(&[u8], &[u8])]) -> Result<(), Error> {
+        // Every pair is checked before any is staged: all or none.
+        for (key, value) in pairs {
+            check_size("key", key.len(), KEY_BYTES_MAX)?;
+            check_size("value", value.len(), VALUE_BYTES_MAX)?;
+        }
         pairs.iter().try_for_each(|(key, value)| self.put(key, value, 0))
     }
 

@@ -13,6 +13,9 @@ use std::sync::Arc;
 
 /// Commands one transaction may queue.
 pub const MULTI_COMMANDS_MAX: usize = 100_000;
+/// Argument bytes one transaction may queue: twice what one EXEC may write
+/// (`BATCH_BYTES_MAX`), so a client cannot make kvd hold gigabytes.
+pub const MULTI_BYTES_MAX: usize = 2 * blockkv_engine::limits::BATCH_BYTES_MAX;
 
 #[derive(Debug)]
 pub struct Session {
@@ -25,6 +28,8 @@ pub struct Session {
     pub watch: Option<Watch>,
     /// Replies are sent (CLIENT REPLY ON), or not.
     pub replies: Replies,
+    /// Set by CLIENT REPLY for its own reply: sent (ON) or not (OFF, SKIP).
+    pub reply_now: Option<bool>,
     /// After MONITOR: where every client's commands are streamed for this one.
     pub monitor: Option<Arc<Mutex<Feed>>>,
 }
@@ -42,6 +47,8 @@ pub enum Replies {
 #[derive(Debug, Default)]
 pub struct Multi {
     pub queued: Vec<Call>,
+    /// Argument bytes of `queued`.
+    pub queued_bytes: usize,
     /// A command failed to queue (unknown, wrong arity): EXEC applies nothing.
     pub aborted: bool,
 }
@@ -55,7 +62,7 @@ pub struct Watch {
 
 impl Session {
     pub fn new(client: Arc<Client>) -> Session {
-        Session { client, resp3: false, multi: None, watch: None, replies: Replies::On, monitor: None }
+        Session { client, resp3: false, multi: None, watch: None, replies: Replies::On, reply_now: None, monitor: None }
     }
 
     /// Forgets every watched key (EXEC, DISCARD, UNWATCH, RESET, close).

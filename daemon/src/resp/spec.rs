@@ -8,7 +8,7 @@
 use super::failure::{Failure, Reply};
 use super::keyspace::{Direct, Keyspace, Tx};
 use super::reply::Out;
-use super::session::{MULTI_COMMANDS_MAX, Multi, Replies, Session};
+use super::session::{MULTI_BYTES_MAX, MULTI_COMMANDS_MAX, Multi, Replies, Session};
 use super::{bits, connection, info, inspect, keys, server, strings, transaction, unknown, walk};
 use crate::context::Context;
 use crate::metrics::slot;
@@ -305,11 +305,20 @@ impl Call {
         Call { spec: &REFUSED, command: Command::from_args([message.as_bytes()]) }
     }
 
+    /// Where it runs. A command that runs alone goes to a worker: taking
+    /// the exclusive side of the isolation lock on the event loop would stall
+    /// every connection behind a worker's long KEYS or INFO.
     pub fn weight(&self) -> Weight {
         match self.spec.heavy_if {
             Some(heavy) if heavy(&self.command) => Heavy,
+            _ if self.spec.fits(self.command.len()) && self.spec.alone(&self.command) => Heavy,
             _ => self.spec.weight,
         }
+    }
+
+    /// Bytes of all its arguments.
+    fn arg_bytes(&self) -> usize {
+        self.command.iter().map(<[u8]>::len).sum()
     }
 
     /// The byte length of the command's name (what the fuzz target splits sessions by).
@@ -338,15 +347,18 @@ impl Call {
     /// Key and value of a plain `SET key value`, unless the session is
     /// queuing a transaction (the put then waits for EXEC).
     pub fn plain_put(&self, session: &Session) -> Option<(&[u8], &[u8])> {
-        (self.is_plain_put() && session.multi.is_none()).then(|| (&self.command[1], &self.command[2]))
+        // Shared puts answer +OK each: not for a session whose replies are off or skipped.
+        (self.is_plain_put() && session.multi.is_none() && session.replies == Replies::On)
+            .then(|| (&self.command[1], &self.command[2]))
     }
 
     /// Runs the command — or, inside MULTI, queues it — appending its reply
     /// (or its error) to `buf`, and counts it.
     pub fn execute(self, ctx: &Context, session: &mut Session, buf: &mut Vec<u8>) {
         let mark = buf.len();
-        let replies = session.replies;
-        if replies == Replies::Skip {
+        // CLIENT REPLY SKIP, armed by the command before: this reply is dropped.
+        let skipped = session.replies == Replies::Skip;
+        if skipped {
             session.replies = Replies::On;
         }
         let mut out = Out::new(buf, session.resp3);
@@ -358,7 +370,11 @@ impl Call {
             self.run(ctx, session, &mut out);
         }
         // CLIENT REPLY OFF / SKIP: the command ran; its reply is dropped.
-        if replies != Replies::On || session.replies == Replies::Off {
+        let dropped = match session.reply_now.take() {
+            Some(send) => !send,
+            None => skipped || session.replies == Replies::Off,
+        };
+        if dropped {
             buf.truncate(mark);
         }
     }
@@ -444,6 +460,8 @@ fn queue(session: &mut Session, call: Call, out: &mut Out) {
         Some(Failure::arity(call.spec.name))
     } else if multi.queued.len() >= MULTI_COMMANDS_MAX {
         Some(Failure::err(format_args!("a transaction holds at most {MULTI_COMMANDS_MAX} commands")))
+    } else if multi.queued_bytes + call.arg_bytes() > MULTI_BYTES_MAX {
+        Some(Failure::err(format_args!("a transaction holds at most {MULTI_BYTES_MAX} bytes of arguments")))
     } else {
         None
     };
@@ -453,6 +471,7 @@ fn queue(session: &mut Session, call: Call, out: &mut Out) {
             failure.put(out);
         }
         None => {
+            multi.queued_bytes += call.arg_bytes();
             multi.queued.push(call);
             out.simple("QUEUED");
         }

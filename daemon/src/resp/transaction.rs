@@ -103,8 +103,12 @@ pub(super) fn watch(cx: &mut Cx, args: &Command) -> Reply {
         // Registered before the existence check: a write between the two is
         // then seen as a touch, never missed.
         cx.ctx.watches.watch(key, &watch.dirty);
+        // Kept before the read, so an error here still leaves it to unwatch.
+        watch.keys.push((key.to_vec(), true));
         let existed = cx.ctx.store.exists(key)?;
-        watch.keys.push((key.to_vec(), existed));
+        if let Some(last) = watch.keys.last_mut() {
+            last.1 = existed;
+        }
     }
     cx.out.ok();
     Ok(())

@@ -175,9 +175,8 @@ impl Connection {
     /// The job could not be handed over (the pool is gone).
     pub(super) fn job_lost(&mut self, session: Box<Session>) {
         self.in_flight = false;
-        if self.monitor.is_none() {
-            self.monitor = session.monitor.clone();
-        }
+        // MONITOR starts it, RESET ends it.
+        self.monitor = session.monitor.clone();
         self.session = Some(session);
     }
 
@@ -185,9 +184,8 @@ impl Connection {
     /// comes back. Returns the buffer left over, emptied or not, for reuse.
     pub(super) fn answered(&mut self, answers: Vec<u8>, session: Box<Session>) -> Vec<u8> {
         self.in_flight = false;
-        if self.monitor.is_none() {
-            self.monitor = session.monitor.clone();
-        }
+        // MONITOR starts it, RESET ends it.
+        self.monitor = session.monitor.clone();
         self.session = Some(session);
         if self.out_at == self.out.len() {
             // The usual case, nothing unsent: take the answers' buffer, no

@@ -260,6 +260,9 @@ impl Loop {
         let Some(conn) = self.connections.get_mut(&token) else {
             // Closed meanwhile: what the session held goes now.
             session.unwatch(&self.ctx.watches);
+            if session.monitor.is_some() {
+                self.ctx.monitors.remove(session.client.id);
+            }
             self.recycle(answers);
             return;
         };
