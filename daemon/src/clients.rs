@@ -66,6 +66,15 @@ impl Client {
         self.last_active_ms.store(since_start_ms, Ordering::Relaxed);
     }
 
+    /// The address CLIENT LIST shows and CLIENT KILL ADDR matches.
+    pub fn address(&self) -> String {
+        format!("{}:0", self.addr)
+    }
+
+    pub fn age_s(&self) -> u64 {
+        self.created.elapsed().as_secs()
+    }
+
     pub fn kill(&self) {
         self.killed.store(true, Ordering::Relaxed);
     }

@@ -44,6 +44,18 @@ fn config_set_changes_what_it_names_and_refuses_the_rest() {
     assert_eq!(got, ["loglevel", "debug", "sync-interval-ms", "250"]);
     let err = redis::cmd("CONFIG").arg("SET").arg("port").arg(1).query::<()>(&mut con).expect_err("fixed");
     assert!(err.to_string().contains("--socket"), "{err}");
+    // All or none: a refused value puts back the ones set before it.
+    let err = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("slowlog-max-len")
+        .arg(7)
+        .arg("maxclients")
+        .arg(0)
+        .query::<()>(&mut con)
+        .expect_err("maxclients 0");
+    assert!(err.to_string().contains("'maxclients'"), "{err}");
+    let got: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("slowlog-max-len").query(&mut con).expect("get");
+    assert_eq!(got, ["slowlog-max-len", "128"]);
     let err = redis::cmd("CONFIG").arg("SET").arg("nosuch").arg(1).query::<()>(&mut con).expect_err("unknown");
     assert!(err.to_string().contains("Unknown option or number of arguments for CONFIG SET - 'nosuch'"), "{err}");
     // With the limit at one connection (this one), a second is refused.
@@ -117,6 +129,16 @@ fn client_list_shows_names_and_client_kill_closes_the_named_connection() {
     let list: String = redis::cmd("CLIENT").arg("LIST").query(&mut con).expect("list");
     assert_eq!(list.lines().count(), 2, "{list}");
     assert!(list.lines().any(|l| l.contains(&format!("id={victim_id} ")) && l.contains(" name=victim ")), "{list}");
+    // Every filter given must match: the right ID with another address kills nothing.
+    let killed: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("ID")
+        .arg(victim_id)
+        .arg("ADDR")
+        .arg("1.2.3.4:5")
+        .query(&mut con)
+        .expect("kill");
+    assert_eq!(killed, 0);
     let killed: i64 = redis::cmd("CLIENT").arg("KILL").arg("ID").arg(victim_id).query(&mut con).expect("kill");
     assert_eq!(killed, 1);
     std::thread::sleep(Duration::from_millis(1200));

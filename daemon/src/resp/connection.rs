@@ -227,40 +227,60 @@ fn client_list(cx: &mut Cx, args: &Command, now_ms: u64) -> Reply {
     Ok(())
 }
 
-/// CLIENT KILL ID id [SKIPME yes|no] (the filter form; kvd's clients have
-/// no addresses to kill by).
+/// CLIENT KILL addr:port (the old form), or CLIENT KILL with filters (ID,
+/// TYPE, USER, ADDR, LADDR, MAXAGE, SKIPME), every given one to match, as
+/// Redis reads them. A kvd client's address is `<socket>:0`.
 fn client_kill(cx: &mut Cx, args: &Command) -> Reply {
+    let me = cx.session.client.id;
     if args.len() == 3 {
-        return Err(Failure::err("No such client"));
+        let addr = String::from_utf8_lossy(&args[2]).into_owned();
+        let found = cx.ctx.clients.all().into_iter().find(|c| c.address() == addr && c.id != me);
+        let Some(client) = found else { return Err(Failure::err("No such client")) };
+        client.kill();
+        cx.out.ok();
+        return Ok(());
     }
     if args.len() < 3 || !args.len().is_multiple_of(2) {
         return Err(Failure::syntax());
     }
-    let (mut id, mut skip_me) = (None, true);
+    let (mut id, mut skip_me, mut none, mut addr, mut max_age) = (None, true, false, None, None);
     for pair in args.iter().skip(2).collect::<Vec<_>>().chunks(2) {
+        let value = String::from_utf8_lossy(pair[1]).into_owned();
         match pair[0].to_ascii_uppercase().as_slice() {
             b"ID" => {
                 let asked = integer_arg(pair[1]).ok().filter(|&id| id > 0);
                 id = Some(asked.ok_or_else(|| Failure::err("client-id should be greater than 0"))? as u64);
             }
             b"SKIPME" => {
-                skip_me = match pair[1].to_ascii_lowercase().as_slice() {
-                    b"yes" => true,
-                    b"no" => false,
+                skip_me = match value.to_ascii_lowercase().as_str() {
+                    "yes" => true,
+                    "no" => false,
                     _ => return Err(Failure::syntax()),
                 }
             }
-            b"TYPE" | b"USER" | b"ADDR" | b"LADDR" | b"MAXAGE" => {}
+            b"TYPE" => match value.to_ascii_lowercase().as_str() {
+                "normal" => {}
+                "master" | "replica" | "slave" | "pubsub" => none = true,
+                _ => return Err(Failure::err(format_args!("Unknown client type '{value}'"))),
+            },
+            b"USER" if value == "default" => {}
+            b"USER" => return Err(Failure::err(format_args!("No such user '{value}'"))),
+            b"ADDR" | b"LADDR" => addr = Some(value),
+            b"MAXAGE" => max_age = Some(integer_arg(pair[1])?),
             _ => return Err(Failure::syntax()),
         }
     }
     let mut killed = 0;
-    if let Some(id) = id
-        && let Some(client) = cx.ctx.clients.find(id)
-        && !(skip_me && id == cx.session.client.id)
-    {
-        client.kill();
-        killed = 1;
+    for client in cx.ctx.clients.all() {
+        let matches = !none
+            && id.is_none_or(|id| client.id == id)
+            && addr.as_ref().is_none_or(|addr| client.address() == *addr)
+            && max_age.is_none_or(|age| client.age_s() as i64 > age)
+            && !(skip_me && client.id == me);
+        if matches {
+            client.kill();
+            killed += 1;
+        }
     }
     cx.out.integer(killed);
     Ok(())

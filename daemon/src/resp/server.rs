@@ -161,11 +161,20 @@ pub(super) fn config(cx: &mut Cx, args: &Command) -> Reply {
                 })?;
                 changes.push((parameter.name, set, String::from_utf8_lossy(pair[1]).into_owned()));
             }
+            // All or none, as Redis: on a refused value, the ones set before it go back.
+            let mut done: Vec<(Setter, String)> = Vec::new();
             for (name, set, value) in changes {
-                set(cx.ctx, &value).map_err(|why| {
-                    Failure::err(format_args!("CONFIG SET failed (possibly related to argument '{name}') - {why}"))
-                })?;
+                let before = PARAMETERS.iter().find(|p| p.name == name).map(|p| (p.get)(cx.ctx)).unwrap_or_default();
+                if let Err(why) = set(cx.ctx, &value) {
+                    for (undo, old) in done.into_iter().rev() {
+                        let _ = undo(cx.ctx, &old);
+                    }
+                    return Err(Failure::err(format_args!(
+                        "CONFIG SET failed (possibly related to argument '{name}') - {why}"
+                    )));
+                }
                 tracing::info!(parameter = name, value = %value, "CONFIG SET");
+                done.push((set, before));
             }
             cx.out.ok();
         }

@@ -383,7 +383,7 @@ impl Call {
         let started = Instant::now();
         let spec = self.spec;
         session.client.ran(spec_index(spec));
-        if ctx.monitors.any() && !spec.unmonitored {
+        if ctx.monitors.any() && !spec.unmonitored && spec.fits(self.command.len()) {
             ctx.monitors.publish(&ctx.socket_path, self.command.iter());
         }
         let result = if !spec.fits(self.command.len()) {
