@@ -52,6 +52,14 @@ impl<'a> MakeWriter<'a> for LogFile {
 /// Changes the log filter of a running kvd (CONFIG SET loglevel).
 pub type SetLevel = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
 
+/// A `SetLevel` over a subscriber's reload handle.
+fn reloader<S: 'static>(handle: tracing_subscriber::reload::Handle<EnvFilter, S>) -> SetLevel {
+    Box::new(move |level| {
+        let filter = EnvFilter::try_new(level).map_err(|err| err.to_string())?;
+        handle.reload(filter).map_err(|err| err.to_string())
+    })
+}
+
 /// Installs the global subscriber; returns the log file to reopen on SIGHUP
 /// and the way to change the level later.
 pub fn init(log_file: Option<&Path>, level: Option<&str>) -> io::Result<(Option<LogFile>, SetLevel)> {
@@ -71,10 +79,7 @@ pub fn init(log_file: Option<&Path>, level: Option<&str>) -> io::Result<(Option<
                 .with_filter_reloading();
             let handle = builder.reload_handle();
             builder.init();
-            Box::new(move |level| {
-                let filter = EnvFilter::try_new(level).map_err(|err| err.to_string())?;
-                handle.reload(filter).map_err(|err| err.to_string())
-            })
+            reloader(handle)
         }
         Some(file) => {
             let builder = tracing_subscriber::fmt()
@@ -85,10 +90,7 @@ pub fn init(log_file: Option<&Path>, level: Option<&str>) -> io::Result<(Option<
                 .with_filter_reloading();
             let handle = builder.reload_handle();
             builder.init();
-            Box::new(move |level| {
-                let filter = EnvFilter::try_new(level).map_err(|err| err.to_string())?;
-                handle.reload(filter).map_err(|err| err.to_string())
-            })
+            reloader(handle)
         }
     };
     Ok((file, set_level))
