@@ -18,9 +18,10 @@ const FUZZ_STORE_BYTES: u64 = 512 * 1024;
 /// Commands one input runs at most (a bound on the run's time).
 const FUZZ_COMMANDS_MAX: usize = 2_000;
 
-/// Runs `data` as RESP input. Each command goes to session 0 or 1, chosen
-/// by the low bit of its first argument's length; runs of commands form
-/// jobs as a pipelined connection's would. Returns what each session was answered.
+/// Runs `data` as RESP input. Each command goes to the first or the second
+/// client, chosen by the low bit of its name's length; runs of commands
+/// form jobs as a pipelined connection's would. Returns what each client
+/// was answered.
 pub fn resp_stream(data: &[u8]) -> [Vec<u8>; 2] {
     let opts = Options { background: false, sync: SyncPolicy::None, ..Options::default() };
     let mut answers = [Vec::new(), Vec::new()];
