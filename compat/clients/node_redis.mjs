@@ -13,7 +13,7 @@
 
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { expect, expectRange, parseInfo, protoOf, runSteps, parseArgs, SCAN_KEYS, SCAN_MATCHES } from './scenario.mjs';
+import { expect, expectRange, parseInfo, protoOf, runScenario, SCAN_KEYS, SCAN_MATCHES } from './scenario.mjs';
 
 const require = createRequire(path.join(process.env.BLOCKKV_NODE_MODULES ?? 'node_modules', 'index.js'));
 const { createClient, WatchError, MultiErrorReply, ErrorReply } = require('redis');
@@ -140,26 +140,18 @@ async function flushdb(r) {
   expect('dbsize', await r.dbSize(), 0);
 }
 
-const args = parseArgs(process.argv.slice(2));
-console.log(`node-redis ${version}, steps in protocol ${args.protocol}`);
-let r, other;
-const open = async () => {
-  r ??= await client(args.socket, args.protocol);
-  other ??= await client(args.socket, args.protocol);
-  return r;
-};
-await runSteps(args.skip, [
-  ['connect_default', () => connectWith(args.socket, 'default')],
-  ['connect_resp3', () => connectWith(args.socket, '3')],
-  ['connect_resp2', () => connectWith(args.socket, '2')],
-  ['crud', async () => crud(await open())],
-  ['ttl', async () => ttls(await open())],
-  ['pipeline', async () => pipeline(await open())],
-  ['watch_conflict', async () => watchConflict(await open(), other)],
-  ['watch_success', async () => watchSuccess(await open())],
-  ['transaction_runtime_error', async () => transactionRuntimeError(await open())],
-  ['scan_match', async () => scanMatch(await open())],
-  ['info', async () => info(await open())],
-  ['client_name', async () => clientName(await open())],
-  ['flushdb', async () => flushdb(await open())],
-], () => { r?.destroy(); other?.destroy(); });
+await runScenario('node-redis', version, {
+  client,
+  connectWith,
+  close: (c) => c.destroy(),
+  crud,
+  ttls,
+  pipeline,
+  watchConflict,
+  watchSuccess,
+  transactionRuntimeError,
+  scanMatch,
+  info,
+  clientName,
+  flushdb,
+});

@@ -1,5 +1,6 @@
 // What the Node.js scenarios (node_redis.mjs, ioredis.mjs) share: argument
-// parsing, assertions, the INFO text parser, the scan keys, the step runner.
+// parsing, assertions, the INFO text parser, the scan keys, the step runner
+// and the table of steps every library runs (`runScenario`).
 
 import { isDeepStrictEqual } from 'node:util';
 
@@ -89,4 +90,34 @@ export async function runSteps(skip, steps, close) {
     process.exit(1);
   }
   process.exit(0);
+}
+
+// The scenario's steps, in order, for one library: `lib` gives `client(socket,
+// protocol)`, `connectWith(socket, protocol)`, `close(client)` and one
+// function per step, each taking the library's client (the WATCH conflict
+// also a second one).
+export async function runScenario(name, version, lib) {
+  const args = parseArgs(process.argv.slice(2));
+  console.log(`${name} ${version}, steps in protocol ${args.protocol}`);
+  let r, other;
+  const open = async () => {
+    r ??= await lib.client(args.socket, args.protocol);
+    other ??= await lib.client(args.socket, args.protocol);
+    return r;
+  };
+  await runSteps(args.skip, [
+    ['connect_default', () => lib.connectWith(args.socket, 'default')],
+    ['connect_resp3', () => lib.connectWith(args.socket, '3')],
+    ['connect_resp2', () => lib.connectWith(args.socket, '2')],
+    ['crud', async () => lib.crud(await open())],
+    ['ttl', async () => lib.ttls(await open())],
+    ['pipeline', async () => lib.pipeline(await open())],
+    ['watch_conflict', async () => lib.watchConflict(await open(), other)],
+    ['watch_success', async () => lib.watchSuccess(await open())],
+    ['transaction_runtime_error', async () => lib.transactionRuntimeError(await open())],
+    ['scan_match', async () => lib.scanMatch(await open())],
+    ['info', async () => lib.info(await open())],
+    ['client_name', async () => lib.clientName(await open())],
+    ['flushdb', async () => lib.flushdb(await open())],
+  ], () => { if (r) lib.close(r); if (other) lib.close(other); });
 }
